@@ -1,0 +1,4 @@
+"""Plumbing every segflow service runs on: settings, bus, outbox/inbox, database, telemetry, HTTP, auth.
+
+No business rules live here.
+"""

@@ -1,0 +1,278 @@
+"""The Kafka bus (distributed mode), on aiokafka with the settings this system needs.
+
+Rules:
+- Producer: idempotent (enable_idempotence=True implies acks=all); recreated after
+  OutOfOrderSequenceNumber (aiokafka #1017) and the send retried.
+- Consumer: enable_auto_commit=False, auto_offset_reset="earliest"; the runner commits offset+1 after
+  the database commit; a rebalance listener commits processed offsets before partitions are revoked.
+- Topics are created from the contracts catalog (auto-create is off on the broker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import TopicPartition as KafkaTP
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import OutOfOrderSequenceNumber, TopicAlreadyExistsError
+from aiokafka.structs import OffsetAndMetadata
+
+from contracts.topics import TopicSpec
+from services.runtime.bus.base import Bus, BusConsumer, Record, TopicPartition
+
+
+class KafkaBus(Bus):
+    """Publish and consume on a real Kafka cluster."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        namespace: str = "",
+        client_id: str = "segflow",
+        partitions_override: int | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.namespace = namespace
+        self.client_id = client_id
+        self._partitions_override = partitions_override
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=2,
+            request_timeout_ms=30000,
+        )
+
+    async def start(self) -> None:
+        if self._producer is None:
+            self._producer = self._new_producer()
+            await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    def _admin(self) -> AIOKafkaAdminClient:
+        return AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-admin")
+
+    async def ping(self) -> None:
+        admin = self._admin()
+        await admin.start()
+        try:
+            await asyncio.wait_for(admin.describe_cluster(), timeout=5)
+        finally:
+            await admin.close()
+
+    async def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
+        admin = self._admin()
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            new = []
+            for spec in specs:
+                name = self.physical(spec.name)
+                if name in existing:
+                    continue
+                configs = {"cleanup.policy": spec.cleanup}
+                if spec.retention_ms is not None:
+                    configs["retention.ms"] = str(spec.retention_ms)
+                parts = self._partitions_override or spec.partitions
+                new.append(NewTopic(name, num_partitions=parts, replication_factor=1, topic_configs=configs))
+            if new:
+                try:
+                    await admin.create_topics(new)
+                except TopicAlreadyExistsError:
+                    pass
+        finally:
+            await admin.close()
+        await self._wait_for_metadata([self.physical(s.name) for s in specs])
+
+    async def _wait_for_metadata(self, topics: list[str]) -> None:
+        """Block until the producer's metadata knows the topics (they are created asynchronously)."""
+        await self.start()
+        assert self._producer is not None
+        for name in topics:
+            for _ in range(100):
+                parts = await self._producer.partitions_for(name)
+                if parts:
+                    break
+                await asyncio.sleep(0.1)
+
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> tuple[int, int]:
+        await self.start()
+        for attempt in range(3):
+            assert self._producer is not None
+            try:
+                meta = await self._producer.send_and_wait(
+                    self.physical(topic), value=value, key=key, headers=list(headers)
+                )
+                return meta.partition, meta.offset
+            except OutOfOrderSequenceNumber:
+                async with self._lock:
+                    old, self._producer = self._producer, self._new_producer()
+                    await old.stop()
+                    await self._producer.start()
+                if attempt == 2:
+                    raise
+        raise RuntimeError("unreachable")
+
+    def consumer(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
+        return KafkaConsumer(self, group, list(topics))
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            parts = consumer.partitions_for_topic(self.physical(topic)) or set()
+            if not parts:
+                await consumer._client.force_metadata_update()
+                parts = consumer.partitions_for_topic(self.physical(topic)) or set()
+            tps = [KafkaTP(self.physical(topic), p) for p in sorted(parts)]
+            ends = await consumer.end_offsets(tps) if tps else {}
+            return {tp.partition: off for tp, off in ends.items()}
+        finally:
+            await consumer.stop()
+
+    async def committed(self, group: str, topic: str) -> dict[int, int]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(self.physical(topic)) or set()
+            out: dict[int, int] = {}
+            for p in sorted(parts):
+                off = await consumer.committed(KafkaTP(self.physical(topic), p))
+                if off is not None:
+                    out[p] = off
+            return out
+        finally:
+            await consumer.stop()
+
+    async def read_all(self, topic: str) -> list[Record]:
+        ends = await self.end_offsets(topic)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        out: list[Record] = []
+        try:
+            tps = [KafkaTP(self.physical(topic), p) for p in sorted(ends) if ends[p] > 0]
+            if not tps:
+                return []
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            remaining = {tp: ends[tp.partition] for tp in tps}
+            while remaining:
+                batch = await consumer.getmany(*remaining.keys(), timeout_ms=1000)
+                for tp, msgs in batch.items():
+                    for m in msgs:
+                        if m.offset < ends[tp.partition]:
+                            out.append(_to_record(self, m))
+                    if tp in remaining and await consumer.position(tp) >= remaining[tp]:
+                        remaining.pop(tp)
+        finally:
+            await consumer.stop()
+        return out
+
+    async def commit_offsets(self, group: str, topic: str, offsets: dict[int, int]) -> None:
+        if not offsets:
+            return
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = {KafkaTP(self.physical(topic), p): OffsetAndMetadata(o, "") for p, o in offsets.items()}
+            consumer.assign(list(tps))
+            await consumer.commit(tps)
+        finally:
+            await consumer.stop()
+
+
+def _to_record(bus: Bus, m: object) -> Record:
+    headers = tuple((k, bytes(v) if v is not None else b"") for k, v in (m.headers or ()))  # type: ignore[attr-defined]
+    return Record(
+        topic=bus.logical(m.topic),  # type: ignore[attr-defined]
+        partition=m.partition,  # type: ignore[attr-defined]
+        offset=m.offset,  # type: ignore[attr-defined]
+        key=m.key,  # type: ignore[attr-defined]
+        value=m.value,  # type: ignore[attr-defined]
+        headers=headers,
+        timestamp_ms=m.timestamp,  # type: ignore[attr-defined]
+    )
+
+
+class _RevokeListener(ConsumerRebalanceListener):
+    def __init__(self, owner: KafkaConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: list[KafkaTP]) -> None:
+        hook = self.owner._revoke_hook
+        if callable(hook):
+            result = hook({TopicPartition(self.owner.bus.logical(tp.topic), tp.partition) for tp in revoked})
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def on_partitions_assigned(self, assigned: list[KafkaTP]) -> None:
+        return None
+
+
+class KafkaConsumer(BusConsumer):
+    """A consumer-group member on Kafka with manual commits."""
+
+    def __init__(self, bus: KafkaBus, group: str, topics: list[str]) -> None:
+        self.bus = bus
+        self.group = group
+        self.topics = topics
+        self._revoke_hook = None
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bus.bootstrap,
+            group_id=group,
+            client_id=f"{bus.client_id}-{group}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=500,
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=1000,
+            isolation_level="read_committed",
+        )
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._consumer.subscribe([self.bus.physical(t) for t in self.topics], listener=_RevokeListener(self))
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def getmany(self, timeout_ms: int = 200, max_records: int = 500) -> list[Record]:
+        batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        out: list[Record] = []
+        for _tp, msgs in sorted(batch.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
+            out.extend(_to_record(self.bus, m) for m in msgs)
+        return out
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if not offsets:
+            return
+        await self._consumer.commit(
+            {KafkaTP(self.bus.physical(tp.topic), tp.partition): off for tp, off in offsets.items()}
+        )
+
+    async def seek(self, tp: TopicPartition, offset: int) -> None:
+        self._consumer.seek(KafkaTP(self.bus.physical(tp.topic), tp.partition), offset)
+
+    def assignment(self) -> set[TopicPartition]:
+        return {
+            TopicPartition(self.bus.logical(tp.topic), tp.partition) for tp in self._consumer.assignment()
+        }

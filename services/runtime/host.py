@@ -1,0 +1,128 @@
+"""A service host: the lifecycle every service shares (database, migrations, bus, relay, consumers, HTTP).
+
+A service's ``app.py`` builds one ``ServiceHost``, adds its consumers and routers, and exposes
+``host.app``. Start order: database -> migrations -> bus -> topics from the catalog -> outbox relay ->
+consumers; stop is the reverse. In embedded mode several hosts share one in-process bus, which the
+host then does not start or stop itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from contracts.topics import all_topics
+from services.runtime.bus import Bus, build_bus
+from services.runtime.consumer import EventConsumer, Handler, TombstoneHandler
+from services.runtime.db import Database
+from services.runtime.http import create_app
+from services.runtime.migrate import upgrade
+from services.runtime.outbox import OutboxRelay
+from services.runtime.settings import Settings
+
+
+class ServiceHost:
+    """Owns one service's moving parts and their order of start and stop."""
+
+    def __init__(
+        self,
+        service: str,
+        settings: Settings,
+        *,
+        migrations: Path,
+        bus: Bus | None = None,
+        db: Database | None = None,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.migrations = migrations
+        self.owns_bus = bus is None
+        self.bus = bus if bus is not None else build_bus(settings, client_id=f"segflow-{service}")
+        self.db = db or Database(service, settings)
+        self.relay = OutboxRelay(
+            service, self.db, self.bus, batch=settings.relay_batch, interval_s=settings.relay_interval_s
+        )
+        self.consumers: list[EventConsumer] = []
+        self.routers: list[APIRouter] = []
+        self.state: dict[str, Any] = {}
+        self.started = False
+        self._app: FastAPI | None = None
+
+    def add_consumer(
+        self,
+        topics: Sequence[str],
+        handlers: Mapping[str, Handler],
+        *,
+        name: str | None = None,
+        tombstone_handler: TombstoneHandler | None = None,
+        transaction_batch: int = 1,
+    ) -> EventConsumer:
+        consumer = EventConsumer(
+            service=self.service,
+            name=name or self.service,
+            bus=self.bus,
+            db=self.db,
+            topics=topics,
+            handlers=handlers,
+            tombstone_handler=tombstone_handler,
+            max_retries=self.settings.consumer_max_retries,
+            retry_backoff_s=self.settings.consumer_retry_backoff_s,
+            after_commit=self.relay.wake,
+            transaction_batch=transaction_batch,
+        )
+        self.consumers.append(consumer)
+        return consumer
+
+    async def start(self, *, consume: bool = True) -> None:
+        await self.db.start()
+        await upgrade(self.db, self.migrations)
+        if self.owns_bus:
+            await self.bus.start()
+        await self.bus.ensure_topics(all_topics())
+        await self.relay.start()
+        if consume:
+            for c in self.consumers:
+                await c.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        for c in reversed(self.consumers):
+            await c.stop()
+        await self.relay.stop()
+        if self.owns_bus:
+            await self.bus.stop()
+        await self.db.stop()
+        self.started = False
+
+    @property
+    def app(self) -> FastAPI:
+        if self._app is None:
+            self._app = self._build_app()
+        return self._app
+
+    def _build_app(self) -> FastAPI:
+        host = self
+
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            app.state.host = host
+            if not host.started:
+                await host.start()
+            try:
+                yield
+            finally:
+                await host.stop()
+
+        app = create_app(
+            service=self.service,
+            settings=self.settings,
+            routers=self.routers,
+            readiness={"database": self.db.ping, "bus": self.bus.ping},
+            lifespan=lifespan,
+        )
+        app.state.host = self
+        return app
