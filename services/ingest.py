@@ -194,7 +194,7 @@ def parse_orders_csv(path: Path, source: str = "orders-csv") -> Parsed:
         for n, row in enumerate(csv.DictReader(fh), start=2):
             data: dict[str, Any] = {k: v for k, v in row.items() if v not in (None, "")}
             try:
-                payload = OrderLinePlaced.model_validate(data)
+                payload = OrderLinePlaced.model_validate(data, strict=False)
             except ValidationError as exc:
                 yield Rejection(n, _error_reason(exc))
                 continue

@@ -28,3 +28,25 @@ async def claim(session: AsyncSession, consumer: str, event_id: str) -> bool:
         INBOX.insert().values(consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC))
     )
     return True
+
+
+async def claim_many(session: AsyncSession, consumer: str, event_ids: list[str]) -> set[str]:
+    """The subset of ``event_ids`` not seen before by this consumer, now claimed (two statements per batch).
+
+    Duplicates inside the batch itself are claimed once: the first occurrence wins.
+    """
+    if not event_ids:
+        return set()
+    unique = list(dict.fromkeys(event_ids))
+    seen: set[str] = set()
+    for i in range(0, len(unique), 500):
+        chunk = unique[i : i + 500]
+        rows = await session.execute(
+            select(INBOX.c.event_id).where(INBOX.c.consumer == consumer, INBOX.c.event_id.in_(chunk))
+        )
+        seen.update(r[0] for r in rows)
+    fresh = [e for e in unique if e not in seen]
+    if fresh:
+        now = datetime.now(UTC)
+        await session.execute(INBOX.insert(), [{"consumer": consumer, "event_id": e, "processed_at": now} for e in fresh])
+    return set(fresh)

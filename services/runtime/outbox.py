@@ -147,14 +147,20 @@ class OutboxRelay:
             if not rows:
                 metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
                 return 0
-            sent: list[int] = []
+            batch = [
+                (
+                    row.aggregatetype,
+                    row.aggregateid.encode() if row.aggregateid is not None else None,
+                    row.payload,
+                    [(k, v.encode("utf-8")) for k, v in orjson.loads(row.headers)],
+                )
+                for row in rows
+            ]
+            await self.bus.publish_many(batch)
+            faults.maybe_crash("relay_after_ack")
+            sent = [row.seq for row in rows]
             for row in rows:
-                headers = [(k, v.encode("utf-8")) for k, v in orjson.loads(row.headers)]
-                key = row.aggregateid.encode() if row.aggregateid is not None else None
-                await self.bus.publish(row.aggregatetype, key, row.payload, headers)
                 metrics.PUBLISHED.labels(self.service, row.aggregatetype).inc()
-                sent.append(row.seq)
-                faults.maybe_crash("relay_after_ack")
             await session.execute(
                 update(OUTBOX).where(OUTBOX.c.seq.in_(sent)).values(sent_at=datetime.now(UTC))
             )

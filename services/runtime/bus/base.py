@@ -104,6 +104,12 @@ class Bus(abc.ABC):
     ) -> tuple[int, int]:
         """Publish one record and wait for the acknowledgement; returns (partition, offset)."""
 
+    async def publish_many(
+        self, records: Sequence[tuple[str, bytes | None, bytes | None, Sequence[tuple[str, bytes]]]]
+    ) -> list[tuple[int, int]]:
+        """Publish records in order and wait for every acknowledgement (implementations may pipeline)."""
+        return [await self.publish(t, k, v, h) for t, k, v, h in records]
+
     @abc.abstractmethod
     def consumer(self, group: str, topics: Sequence[str]) -> BusConsumer: ...
 

@@ -127,6 +127,23 @@ class KafkaBus(Bus):
                     raise
         raise RuntimeError("unreachable")
 
+    async def publish_many(
+        self, records: Sequence[tuple[str, bytes | None, bytes | None, Sequence[tuple[str, bytes]]]]
+    ) -> list[tuple[int, int]]:
+        """Pipelined: enqueue every record (the idempotent producer keeps per-partition order), then await
+        all acknowledgements. On OutOfOrderSequenceNumber the producer is recreated and the remaining
+        records are sent one by one."""
+        await self.start()
+        assert self._producer is not None
+        try:
+            futures = [
+                await self._producer.send(self.physical(t), value=v, key=k, headers=list(h)) for t, k, v, h in records
+            ]
+            metas = await asyncio.gather(*futures)
+            return [(m.partition, m.offset) for m in metas]
+        except OutOfOrderSequenceNumber:
+            return [await self.publish(t, k, v, h) for t, k, v, h in records]
+
     def consumer(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
         return KafkaConsumer(self, group, list(topics))
 
