@@ -1,0 +1,104 @@
+"""Classifier HTTP routes. For now: the stateless ``POST /v1/classify/preview``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter
+
+from services.runtime.problems import Problem, problem_responses
+
+from .domain.batch import NOT_NEW, BucketMarks, EntityBatch
+from .domain.engine import classify
+from .domain.errors import DomainError
+from .domain.ruleset import DEFAULT_RULESET, validate
+from .schemas import EntityIn, PreviewRequest, PreviewResponse, ResultOut
+
+router = APIRouter()
+
+RULESET_PROBLEM_TYPE = "urn:segflow:problem:invalid-ruleset"
+
+
+def _marks(entities: list[EntityIn], attribute: str) -> BucketMarks:
+    pairs = [(row, bucket) for row, e in enumerate(entities) for bucket in getattr(e, attribute)]
+    return BucketMarks.from_pairs(pairs)
+
+
+def _demand_matrix(entities: list[EntityIn]) -> np.ndarray:
+    width = len(entities[0].demand) if entities else 0
+    wrong = [
+        {
+            "field": f"entities.{row}.demand",
+            "message": f"has {len(e.demand)} buckets, expected {width}",
+            "type": "length",
+        }
+        for row, e in enumerate(entities)
+        if len(e.demand) != width
+    ]
+    if wrong:
+        raise Problem(
+            400, "Invalid demand", "every entity needs the same number of demand buckets", errors=wrong
+        )
+    return np.array([e.demand for e in entities], dtype=np.float64).reshape(len(entities), width)
+
+
+def batch_from_request(entities: list[EntityIn]) -> EntityBatch:
+    """Column-oriented ``EntityBatch`` from the request rows; absent measures and attributes are missing."""
+    measures: dict[str, np.ndarray] = {}
+    for name in ("revenue", "margin", "volume", "order_lines"):
+        values = [getattr(e.measures, name) for e in entities]
+        if any(v is not None for v in values):
+            measures[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    keys = sorted({key for e in entities for key in e.attributes})
+    attributes: dict[str, Any] = {}
+    for key in keys:
+        column = np.empty(len(entities), dtype=object)
+        column[:] = [e.attributes.get(key) for e in entities]
+        attributes[key] = column
+    launch = [NOT_NEW if e.launch_period is None else e.launch_period for e in entities]
+    return EntityBatch(
+        ids=np.array([e.id for e in entities], dtype=np.str_),
+        dimension=np.array([e.dimension for e in entities], dtype=np.str_),
+        measures=measures,
+        demand=_demand_matrix(entities),
+        attributes=attributes,
+        promo=_marks(entities, "promo_buckets"),
+        one_time_project=_marks(entities, "one_time_project_buckets"),
+        launch_period=np.array(launch, dtype=np.int64),
+    )
+
+
+@router.post(
+    "/v1/classify/preview",
+    response_model=PreviewResponse,
+    responses=problem_responses(400),
+    summary="Classify entities under a rule set without storing anything",
+)
+def preview(body: PreviewRequest) -> PreviewResponse:
+    """ABC / XYZ / pattern / segment of each entity under ``ruleset`` (the default rule set when absent).
+
+    A sync route on purpose: FastAPI runs it in its thread pool, so a large preview never blocks the
+    event loop. An invalid rule set answers 400 problem+json listing each issue's path.
+    """
+    ruleset = body.ruleset if body.ruleset is not None else DEFAULT_RULESET
+    issues = validate(ruleset)
+    if issues:
+        raise Problem(
+            400,
+            "Invalid rule set",
+            f"{len(issues)} problem(s) in the rule set",
+            type=RULESET_PROBLEM_TYPE,
+            errors=[{"field": f"ruleset.{i.path}", "message": i.message, "type": "ruleset"} for i in issues],
+        )
+    try:
+        batch = batch_from_request(body.entities)
+        period = body.period_index if body.period_index is not None else batch.demand.shape[1]
+        result = classify(batch, ruleset, period_index=period)
+    except DomainError as error:
+        raise Problem(400, "Cannot classify these entities", str(error)) from error
+    return PreviewResponse(
+        ruleset_hash=result.ruleset_hash,
+        engine_version=result.engine_version,
+        results=[ResultOut.model_validate(result.record(i)) for i in range(result.size)],
+    )
