@@ -97,15 +97,25 @@ class KafkaBus(Bus):
         await self._wait_for_metadata([self.physical(s.name) for s in specs])
 
     async def _wait_for_metadata(self, topics: list[str]) -> None:
-        """Block until the producer's metadata knows the topics (they are created asynchronously)."""
+        """Block until every partition of the topics has a leader (topics are created asynchronously;
+        producing before that fails with NotLeaderForPartition)."""
         await self.start()
         assert self._producer is not None
-        for name in topics:
-            for _ in range(100):
-                parts = await self._producer.partitions_for(name)
-                if parts:
+        client = self._producer.client
+        for _ in range(300):
+            await client.force_metadata_update()
+            ready = True
+            for name in topics:
+                parts = client.cluster.partitions_for_topic(name)
+                if not parts or any(
+                    client.cluster.leader_for_partition(KafkaTP(name, p)) in (None, -1) for p in parts
+                ):
+                    ready = False
                     break
-                await asyncio.sleep(0.1)
+            if ready:
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"topics without partition leaders: {topics}")
 
     async def publish(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]] = ()
@@ -159,7 +169,7 @@ class KafkaBus(Bus):
             ends = await consumer.end_offsets(tps) if tps else {}
             return {tp.partition: off for tp, off in ends.items()}
         finally:
-            await consumer.stop()
+            await _stop_quietly(consumer)
 
     async def committed(self, group: str, topic: str) -> dict[int, int]:
         consumer = AIOKafkaConsumer(
@@ -176,7 +186,7 @@ class KafkaBus(Bus):
                     out[p] = off
             return out
         finally:
-            await consumer.stop()
+            await _stop_quietly(consumer)
 
     async def read_all(self, topic: str) -> list[Record]:
         ends = await self.end_offsets(topic)
@@ -191,17 +201,22 @@ class KafkaBus(Bus):
                 return []
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            remaining = {tp: ends[tp.partition] for tp in tps}
-            while remaining:
-                batch = await consumer.getmany(*remaining.keys(), timeout_ms=1000)
+            last_needed = {tp: ends[tp.partition] - 1 for tp in tps}
+            while last_needed:
+                batch = await consumer.getmany(*last_needed.keys(), timeout_ms=1000)
                 for tp, msgs in batch.items():
                     for m in msgs:
                         if m.offset < ends[tp.partition]:
                             out.append(_to_record(self, m))
-                    if tp in remaining and await consumer.position(tp) >= remaining[tp]:
-                        remaining.pop(tp)
+                        if tp in last_needed and m.offset >= last_needed[tp]:
+                            last_needed.pop(tp)
+                if not batch:
+                    # compaction can remove offsets: stop once the position passed the end
+                    for tp in list(last_needed):
+                        if await consumer.position(tp) >= ends[tp.partition]:
+                            last_needed.pop(tp)
         finally:
-            await consumer.stop()
+            await _stop_quietly(consumer)
         return out
 
     async def commit_offsets(self, group: str, topic: str, offsets: dict[int, int]) -> None:
@@ -214,7 +229,18 @@ class KafkaBus(Bus):
             consumer.assign(list(tps))
             await consumer.commit(tps)
         finally:
-            await consumer.stop()
+            await _stop_quietly(consumer)
+
+
+async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
+    """Stop a short-lived consumer. aiokafka's NoGroupCoordinator.close re-raises the CancelledError of
+    its own cancelled background task; swallow that one, but never a cancellation of our own task."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
 def _to_record(bus: Bus, m: object) -> Record:

@@ -1,0 +1,78 @@
+# segflow: the two commands are `make test` and `make demo` (README). GNU make, POSIX sh recipes;
+# uv installs the Python side, npm the AsyncAPI CLI in tools/. The real parts (PostgreSQL, Kafka)
+# are started and stopped by scripts/ (see DESIGN.md section 7).
+
+SHELL := /bin/sh
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.segflow-synced
+NPM_STAMP := tools/node_modules/.segflow-installed
+TEST_DIRS := tests/unit tests/integration tests/e2e tests/browser
+DOMAIN_PACKAGES = $(wildcard services/*/domain)
+
+.PHONY: help install test lint lint-ruff lint-format lint-mypy lint-imports lint-compose lint-asyncapi \
+        demo bench chaos clean
+
+help:
+	@echo "make install  create .venv (uv sync --frozen) and tools/node_modules (npm ci)"
+	@echo "make test     start PostgreSQL + Kafka, run $(TEST_DIRS), stop them"
+	@echo "make lint     ruff, ruff format --check, mypy, import-linter, compose schema, asyncapi"
+	@echo "make demo     run all five services embedded on http://127.0.0.1:8000"
+	@echo "make bench    run the benchmarks against real PostgreSQL + Kafka"
+	@echo "make chaos    run tests/chaos against real PostgreSQL + Kafka"
+	@echo "make clean    remove .cache/kafka/data, .cache/pg, .segflow"
+
+install: $(PY_STAMP) $(NPM_STAMP)
+
+# Re-sync when the venv is missing or the lock changed since the last sync.
+$(PY_STAMP): uv.lock pyproject.toml
+	@uv="$$(scripts/ensure-uv.sh)" && UV_PROJECT_ENVIRONMENT=$(VENV) "$$uv" sync --frozen
+	@touch $@
+
+$(NPM_STAMP): tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: install
+	scripts/run-tests.sh
+
+lint: lint-ruff lint-format lint-mypy lint-imports lint-compose lint-asyncapi
+
+lint-ruff: $(PY_STAMP)
+	$(VENV)/bin/ruff check .
+
+lint-format: $(PY_STAMP)
+	$(VENV)/bin/ruff format --check .
+
+lint-mypy: $(PY_STAMP)
+	$(VENV)/bin/mypy contracts $(DOMAIN_PACKAGES)
+
+lint-imports: $(PY_STAMP)
+	$(VENV)/bin/lint-imports
+
+# docker-compose.yml against the Compose Specification schema vendored by check-jsonschema
+# (no Docker needed), then the references and service promises (scripts/check_compose.py).
+lint-compose: $(PY_STAMP)
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	$(PY) scripts/check_compose.py docker-compose.yml
+
+lint-asyncapi: $(NPM_STAMP)
+	scripts/asyncapi-validate.sh
+
+demo: install
+	$(VENV)/bin/segflow demo
+
+bench: install
+	scripts/with-testenv.sh $(PY) -m bench
+
+chaos: install
+	@if [ ! -d tests/chaos ]; then echo "make chaos: tests/chaos does not exist yet" >&2; exit 1; fi
+	scripts/with-testenv.sh $(PY) -m pytest tests/chaos
+
+clean:
+	-scripts/testenv.sh down
+	-scripts/kafka.sh stop
+	-scripts/pg.sh clean
+	rm -rf .cache/kafka/data .cache/pg .segflow
