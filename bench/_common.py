@@ -62,7 +62,12 @@ def percentiles(samples_s: list[float] | np.ndarray) -> dict[str, float]:
     """p50/p90/p99/max of latency samples, reported in milliseconds."""
     arr = np.asarray(samples_s, dtype=float) * 1000.0
     if arr.size == 0:
-        return {"p50_ms": float("nan"), "p90_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan")}
+        return {
+            "p50_ms": float("nan"),
+            "p90_ms": float("nan"),
+            "p99_ms": float("nan"),
+            "max_ms": float("nan"),
+        }
     return {
         "p50_ms": float(np.percentile(arr, 50)),
         "p90_ms": float(np.percentile(arr, 90)),

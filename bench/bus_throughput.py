@@ -19,7 +19,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -39,8 +38,18 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "tests" / "support" / "ledger
 def _payload(i: int) -> OrderLinePlaced:
     at = datetime(2024, 1, 1, tzinfo=UTC)
     return OrderLinePlaced(
-        order_id=f"O{i}", line_id="1", customer_id="C", customer_source="bench", sku=f"S{i % 100}", site="S",
-        quantity=1, unit="EA", unit_price=1, currency="EUR", requested_date=at.date(), ordered_at=at,
+        order_id=f"O{i}",
+        line_id="1",
+        customer_id="C",
+        customer_source="bench",
+        sku=f"S{i % 100}",
+        site="S",
+        quantity=1,
+        unit="EA",
+        unit_price=1,
+        currency="EUR",
+        requested_date=at.date(),
+        ordered_at=at,
     )
 
 
@@ -51,8 +60,13 @@ async def raw_aiokafka(bootstrap: str, n: int) -> dict[str, float]:
     await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
     await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=2)
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"g-{topic}",
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"g-{topic}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     await producer.start()
     await consumer.start()
     body = _payload(0).model_dump_json().encode()
@@ -95,18 +109,30 @@ async def runtime_path(settings: Settings, bus, n: int) -> dict[str, float]:  # 
         latencies.append(time.time() - float(env.subject.split("|")[1]))
 
     relay = OutboxRelay("bench", db, bus, batch=500, interval_s=0.01)
-    consumer = EventConsumer(service="bench", name=f"bench-{secrets.token_hex(3)}", bus=bus, db=db,
-                             topics=[topics.ERP_ORDERS], handlers={"segflow.order.line.placed": handler},
-                             transaction_batch=100)
+    consumer = EventConsumer(
+        service="bench",
+        name=f"bench-{secrets.token_hex(3)}",
+        bus=bus,
+        db=db,
+        topics=[topics.ERP_ORDERS],
+        handlers={"segflow.order.line.placed": handler},
+        transaction_batch=100,
+    )
     await relay.start()
     await consumer.start()
     t0 = time.perf_counter()
     for start in range(0, n, 100):
         async with db.unit_of_work() as session:
             for i in range(start, min(n, start + 100)):
-                await outbox.add_event(session, topic=topics.ERP_ORDERS, key=f"O{i}", source="bench",
-                                       type="segflow.order.line.placed", payload=_payload(i),
-                                       subject=f"O{i}|{time.time()}")
+                await outbox.add_event(
+                    session,
+                    topic=topics.ERP_ORDERS,
+                    key=f"O{i}",
+                    source="bench",
+                    type="segflow.order.line.placed",
+                    payload=_payload(i),
+                    subject=f"O{i}|{time.time()}",
+                )
         relay.wake()
     while len(latencies) < n:
         await asyncio.sleep(0.01)
@@ -127,8 +153,15 @@ async def _run(smoke: bool) -> dict:
     n = 300 if smoke else 10_000
     raw = await raw_aiokafka(bootstrap, n)
     ns = f"bench{secrets.token_hex(3)}."
-    kafka_settings = Settings(mode="distributed", env="test", jwt_secret="x" * 32, database_url=db_url,
-                              kafka_bootstrap=bootstrap, topic_namespace=ns, topic_partitions=3)
+    kafka_settings = Settings(
+        mode="distributed",
+        env="test",
+        jwt_secret="x" * 32,
+        database_url=db_url,
+        kafka_bootstrap=bootstrap,
+        topic_namespace=ns,
+        topic_partitions=3,
+    )
     # a fresh schema per run: the service name decides the schema
     kafka_rt = await runtime_path(kafka_settings, KafkaBus(bootstrap, namespace=ns, partitions_override=3), n)
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,8 +169,13 @@ async def _run(smoke: bool) -> dict:
         memory_rt = await runtime_path(mem_settings, MemoryBus(), n)
     return result(
         "bus_throughput",
-        workload={"events": n, "partitions": 3, "outbox_txn_size": 100, "inbox_txn_batch": 100,
-                  "payload": "order.line.placed (~400 bytes JSON)"},
+        workload={
+            "events": n,
+            "partitions": 3,
+            "outbox_txn_size": 100,
+            "inbox_txn_batch": 100,
+            "payload": "order.line.placed (~400 bytes JSON)",
+        },
         measured={"runtime_kafka_outbox_inbox_postgres": kafka_rt, "runtime_inprocess_sqlite": memory_rt},
         baseline={"raw_aiokafka": raw},
         ratio={

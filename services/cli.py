@@ -76,14 +76,19 @@ def init() -> None:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         console=console,
     )
 
 
 @app.command()
 def demo(
-    limit: Annotated[int | None, typer.Option(help="publish at most this many events from the sample")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="publish at most this many events from the sample")
+    ] = None,
     sample: Annotated[Path, typer.Option(help="Online Retail CSV(.gz) to load")] = SAMPLE,
     load: Annotated[bool, typer.Option(help="load the sample before serving")] = True,
 ) -> None:
@@ -97,8 +102,9 @@ def demo(
         if load:
             with _progress() as progress:
                 task = progress.add_task("ingesting Online Retail sample", total=limit)
-                report = await load_sample(bus, hosts, sample, limit=limit,
-                                           progress=lambda n: progress.advance(task, n))
+                report = await load_sample(
+                    bus, hosts, sample, limit=limit, progress=lambda n: progress.advance(task, n)
+                )
             console.print(f"published {report.published} events, rejected {len(report.rejected)} rows")
         console.print("[bold green]segflow is up:[/bold green] planners' UI on http://127.0.0.1:8000")
         await serve_embedded(settings, hosts)
@@ -120,7 +126,9 @@ def ingest(
 
     settings = _settings()
     if not settings.kafka_bootstrap:
-        console.print("[red]SEGFLOW_KAFKA_BOOTSTRAP is not set[/red]: `segflow demo` ingests the sample embedded")
+        console.print(
+            "[red]SEGFLOW_KAFKA_BOOTSTRAP is not set[/red]: `segflow demo` ingests the sample embedded"
+        )
         raise typer.Exit(2)
     settings = _settings(mode="distributed", database_url=settings.database_url or "unused")
 
@@ -131,7 +139,9 @@ def ingest(
         try:
             with _progress() as progress:
                 task = progress.add_task(f"ingesting {file.name}", total=limit)
-                report = await do_ingest(bus, file, format, limit=limit, progress=lambda n: progress.advance(task, n))
+                report = await do_ingest(
+                    bus, file, format, limit=limit, progress=lambda n: progress.advance(task, n)
+                )
         finally:
             await bus.stop()
         table = Table(title="ingest")
@@ -153,7 +163,9 @@ def ingest(
 
 @app.command()
 def token(
-    role: Annotated[list[str], typer.Option("--role", help="admin planner approver finance customer partner service")],
+    role: Annotated[
+        list[str], typer.Option("--role", help="admin planner approver finance customer partner service")
+    ],
     subject: Annotated[str, typer.Option(help="the user or client id")] = "dev-user",
     customer_id: Annotated[str | None, typer.Option(help="for role customer")] = None,
     partner_id: Annotated[str | None, typer.Option(help="for role partner")] = None,
@@ -164,8 +176,9 @@ def token(
 
     settings = _settings()
     try:
-        tok = issue_token(settings, subject=subject, roles=role, customer_id=customer_id,
-                          partner_id=partner_id, ttl_s=ttl)
+        tok = issue_token(
+            settings, subject=subject, roles=role, customer_id=customer_id, partner_id=partner_id, ttl_s=ttl
+        )
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

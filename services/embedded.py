@@ -45,7 +45,9 @@ async def start_embedded(settings: Settings) -> tuple[MemoryBus, dict[str, Servi
     return bus, hosts
 
 
-async def wait_until_idle(hosts: dict[str, ServiceHost], *, settle_s: float = 0.5, timeout_s: float = 600) -> None:
+async def wait_until_idle(
+    hosts: dict[str, ServiceHost], *, settle_s: float = 0.5, timeout_s: float = 600
+) -> None:
     """Wait until every consumer has caught up with its topics and every outbox is empty."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
@@ -69,7 +71,11 @@ async def wait_until_idle(hosts: dict[str, ServiceHost], *, settle_s: float = 0.
 
 
 async def load_sample(
-    bus: MemoryBus, hosts: dict[str, ServiceHost], sample: Path, *, limit: int | None = None,
+    bus: MemoryBus,
+    hosts: dict[str, ServiceHost],
+    sample: Path,
+    *,
+    limit: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Ingest the shipped Online Retail sample, wait for the services, then run their sample hooks."""
@@ -87,7 +93,9 @@ async def serve_embedded(settings: Settings, hosts: dict[str, ServiceHost]) -> N
     """Serve every host's HTTP app on its port until interrupted."""
     servers = [
         uvicorn.Server(
-            uvicorn.Config(host.app, host=settings.host, port=SERVICE_PORTS[name], log_config=None, lifespan="on")
+            uvicorn.Config(
+                host.app, host=settings.host, port=SERVICE_PORTS[name], log_config=None, lifespan="on"
+            )
         )
         for name, host in hosts.items()
     ]

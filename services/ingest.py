@@ -74,7 +74,7 @@ class IngestReport:
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def _error_reason(exc: ValidationError) -> str:
@@ -108,10 +108,14 @@ def parse_online_retail(path: Path) -> Parsed:
             per_invoice[invoice] = per_invoice.get(invoice, 0) + 1
             line_no = per_invoice[invoice]
             if invoice.startswith("C"):
-                lines.append(Rejection(n, f"cancellation invoice {invoice}: credit note without the original line"))
+                lines.append(
+                    Rejection(n, f"cancellation invoice {invoice}: credit note without the original line")
+                )
                 continue
             if not _PRODUCT_CODE.match(code):
-                lines.append(Rejection(n, f"stock code {code!r} is not a product (fee, postage or adjustment)"))
+                lines.append(
+                    Rejection(n, f"stock code {code!r} is not a product (fee, postage or adjustment)")
+                )
                 continue
             try:
                 qty, price = float(row["Quantity"]), float(row["UnitPrice"])
@@ -145,28 +149,49 @@ def parse_online_retail(path: Path) -> Parsed:
                 continue
             lines.append(
                 OutboundEvent(
-                    topics.ERP_ORDERS, invoice, "segflow.order.line.placed", f"erp/{ONLINE_RETAIL_SOURCE}",
-                    f"{invoice}:{line_no}", payload, at,
+                    topics.ERP_ORDERS,
+                    invoice,
+                    "segflow.order.line.placed",
+                    f"erp/{ONLINE_RETAIL_SOURCE}",
+                    f"{invoice}:{line_no}",
+                    payload,
+                    at,
                 )
             )
     for code, (desc, first) in sorted(products.items()):
         yield OutboundEvent(
-            topics.MDM_PRODUCTS, f"{ONLINE_RETAIL_SOURCE}:{code}", "segflow.product.upserted",
-            f"mdm/{ONLINE_RETAIL_SOURCE}", f"product:{code}",
+            topics.MDM_PRODUCTS,
+            f"{ONLINE_RETAIL_SOURCE}:{code}",
+            "segflow.product.upserted",
+            f"mdm/{ONLINE_RETAIL_SOURCE}",
+            f"product:{code}",
             ProductUpserted(
-                source=ONLINE_RETAIL_SOURCE, source_id=code, name=desc[:200], base_uom="EA",
-                lifecycle="active", launch_date=first.date(), category="general", currency="GBP",
+                source=ONLINE_RETAIL_SOURCE,
+                source_id=code,
+                name=desc[:200],
+                base_uom="EA",
+                lifecycle="active",
+                launch_date=first.date(),
+                category="general",
+                currency="GBP",
                 updated_at=first,
             ),
             first,
         )
     for cust, (region, first) in sorted(customers.items()):
         yield OutboundEvent(
-            topics.MDM_CUSTOMERS, f"{ONLINE_RETAIL_SOURCE}:{cust}", "segflow.customer.upserted",
-            f"mdm/{ONLINE_RETAIL_SOURCE}", f"customer:{cust}",
+            topics.MDM_CUSTOMERS,
+            f"{ONLINE_RETAIL_SOURCE}:{cust}",
+            "segflow.customer.upserted",
+            f"mdm/{ONLINE_RETAIL_SOURCE}",
+            f"customer:{cust}",
             CustomerUpserted(
-                source=ONLINE_RETAIL_SOURCE, source_id=cust, name=f"Customer {cust}", region=region,
-                country=_country_code(region), updated_at=first,
+                source=ONLINE_RETAIL_SOURCE,
+                source_id=cust,
+                name=f"Customer {cust}",
+                region=region,
+                country=_country_code(region),
+                updated_at=first,
             ),
             first,
         )
@@ -174,13 +199,44 @@ def parse_online_retail(path: Path) -> Parsed:
 
 
 _COUNTRIES = {
-    "United Kingdom": "GB", "France": "FR", "Germany": "DE", "EIRE": "IE", "Spain": "ES", "Netherlands": "NL",
-    "Belgium": "BE", "Switzerland": "CH", "Portugal": "PT", "Australia": "AU", "Norway": "NO", "Italy": "IT",
-    "Channel Islands": "JE", "Finland": "FI", "Cyprus": "CY", "Sweden": "SE", "Austria": "AT", "Denmark": "DK",
-    "Japan": "JP", "Poland": "PL", "USA": "US", "Israel": "IL", "Hong Kong": "HK", "Singapore": "SG",
-    "Iceland": "IS", "Canada": "CA", "Greece": "GR", "Malta": "MT", "United Arab Emirates": "AE",
-    "European Community": "EU", "RSA": "ZA", "Lebanon": "LB", "Lithuania": "LT", "Brazil": "BR",
-    "Czech Republic": "CZ", "Bahrain": "BH", "Saudi Arabia": "SA", "Unspecified": "ZZ",
+    "United Kingdom": "GB",
+    "France": "FR",
+    "Germany": "DE",
+    "EIRE": "IE",
+    "Spain": "ES",
+    "Netherlands": "NL",
+    "Belgium": "BE",
+    "Switzerland": "CH",
+    "Portugal": "PT",
+    "Australia": "AU",
+    "Norway": "NO",
+    "Italy": "IT",
+    "Channel Islands": "JE",
+    "Finland": "FI",
+    "Cyprus": "CY",
+    "Sweden": "SE",
+    "Austria": "AT",
+    "Denmark": "DK",
+    "Japan": "JP",
+    "Poland": "PL",
+    "USA": "US",
+    "Israel": "IL",
+    "Hong Kong": "HK",
+    "Singapore": "SG",
+    "Iceland": "IS",
+    "Canada": "CA",
+    "Greece": "GR",
+    "Malta": "MT",
+    "United Arab Emirates": "AE",
+    "European Community": "EU",
+    "RSA": "ZA",
+    "Lebanon": "LB",
+    "Lithuania": "LT",
+    "Brazil": "BR",
+    "Czech Republic": "CZ",
+    "Bahrain": "BH",
+    "Saudi Arabia": "SA",
+    "Unspecified": "ZZ",
 }
 
 
@@ -199,8 +255,13 @@ def parse_orders_csv(path: Path, source: str = "orders-csv") -> Parsed:
                 yield Rejection(n, _error_reason(exc))
                 continue
             yield OutboundEvent(
-                topics.ERP_ORDERS, payload.order_id, "segflow.order.line.placed", f"erp/{payload.customer_source}",
-                f"{payload.order_id}:{payload.line_id}", payload, payload.ordered_at,
+                topics.ERP_ORDERS,
+                payload.order_id,
+                "segflow.order.line.placed",
+                f"erp/{payload.customer_source}",
+                f"{payload.order_id}:{payload.line_id}",
+                payload,
+                payload.ordered_at,
             )
 
 
@@ -237,20 +298,31 @@ def parse_scms(path: Path) -> Parsed:
             line_id = row["ID"].strip()
             try:
                 payload = ShipmentLineDelivered(
-                    order_id=line_id, line_id="1", customer_id=row["Country"].strip() or "unknown",
-                    customer_source="scms", sku=(row.get("Molecule/Test Type") or "").strip()[:120] or "unknown",
+                    order_id=line_id,
+                    line_id="1",
+                    customer_id=row["Country"].strip() or "unknown",
+                    customer_source="scms",
+                    sku=(row.get("Molecule/Test Type") or "").strip()[:120] or "unknown",
                     site=(row.get("Managed By") or "unknown").strip() or "unknown",
-                    quantity=float(row.get("Line Item Quantity") or 0), unit="EA", scheduled_date=scheduled,
+                    quantity=float(row.get("Line Item Quantity") or 0),
+                    unit="EA",
+                    scheduled_date=scheduled,
                     delivered_at=datetime(delivered.year, delivered.month, delivered.day, 12, tzinfo=UTC),
-                    freight_cost=_number(row.get("Freight Cost (USD)")), currency="USD",
+                    freight_cost=_number(row.get("Freight Cost (USD)")),
+                    currency="USD",
                 )
             except (ValidationError, ValueError) as exc:
                 reason = _error_reason(exc) if isinstance(exc, ValidationError) else str(exc)
                 yield Rejection(n, reason)
                 continue
             yield OutboundEvent(
-                topics.WMS_SHIPMENTS, line_id, "segflow.shipment.line.delivered", "wms/scms",
-                f"delivered:{line_id}", payload, payload.delivered_at,
+                topics.WMS_SHIPMENTS,
+                line_id,
+                "segflow.shipment.line.delivered",
+                "wms/scms",
+                f"delivered:{line_id}",
+                payload,
+                payload.delivered_at,
             )
 
 

@@ -48,5 +48,7 @@ async def claim_many(session: AsyncSession, consumer: str, event_ids: list[str])
     fresh = [e for e in unique if e not in seen]
     if fresh:
         now = datetime.now(UTC)
-        await session.execute(INBOX.insert(), [{"consumer": consumer, "event_id": e, "processed_at": now} for e in fresh])
+        await session.execute(
+            INBOX.insert(), [{"consumer": consumer, "event_id": e, "processed_at": now} for e in fresh]
+        )
     return set(fresh)

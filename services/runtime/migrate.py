@@ -55,7 +55,9 @@ def create_runtime_tables() -> None:
     """The outbox and inbox tables; every service's first migration calls this."""
     op.create_table(
         "outbox",
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
         sa.Column("id", sa.String(64), nullable=False, unique=True),
         sa.Column("aggregatetype", sa.String(255), nullable=False),
         sa.Column("aggregateid", sa.String(512), nullable=True),

@@ -51,7 +51,9 @@ async def on_order_line(session: AsyncSession, env: Envelope, event: BaseModel) 
     qty = (row.quantity if row else 0.0) + event.quantity
     lines = (row.lines if row else 0) + 1
     if row:
-        await session.execute(totals.update().where(totals.c.sku == event.sku).values(quantity=qty, lines=lines))
+        await session.execute(
+            totals.update().where(totals.c.sku == event.sku).values(quantity=qty, lines=lines)
+        )
     else:
         await session.execute(totals.insert().values(sku=event.sku, quantity=qty, lines=lines))
     assigned = SegmentAssigned(
@@ -60,8 +62,11 @@ async def on_order_line(session: AsyncSession, env: Envelope, event: BaseModel) 
         segment="BIG" if qty >= 100 else "SMALL",
         tier=1 if qty >= 100 else 3,
         service_policy=ServicePolicy(
-            service_level_type="cycle", service_level_target=0.95, otif_target=0.9,
-            promise_lead_time_days=2, backorder_strategy="fill",
+            service_level_type="cycle",
+            service_level_target=0.95,
+            otif_target=0.9,
+            promise_lead_time_days=2,
+            backorder_strategy="fill",
         ),
         ruleset_version="ledger-1",
         ruleset_hash="0" * 64,
@@ -69,8 +74,14 @@ async def on_order_line(session: AsyncSession, env: Envelope, event: BaseModel) 
         valid_from=env.time,
     )
     await outbox.add_event(
-        session, topic=topics.SEGMENTS_ASSIGNMENTS, key=f"product:{event.sku}", source="segflow/ledger",
-        type="segflow.segment.assigned", payload=assigned, id=f"{env.id}-assigned", time=env.time,
+        session,
+        topic=topics.SEGMENTS_ASSIGNMENTS,
+        key=f"product:{event.sku}",
+        source="segflow/ledger",
+        type="segflow.segment.assigned",
+        payload=assigned,
+        id=f"{env.id}-assigned",
+        time=env.time,
     )
 
 
@@ -79,18 +90,24 @@ async def on_assigned(session: AsyncSession, env: Envelope, event: BaseModel) ->
     row = (await session.execute(select(echoes).where(echoes.c.entity_id == event.entity_id))).first()
     if row:
         await session.execute(
-            echoes.update().where(echoes.c.entity_id == event.entity_id)
+            echoes.update()
+            .where(echoes.c.entity_id == event.entity_id)
             .values(segment=event.segment, count=row.count + 1)
         )
     else:
-        await session.execute(echoes.insert().values(entity_id=event.entity_id, segment=event.segment, count=1))
+        await session.execute(
+            echoes.insert().values(entity_id=event.entity_id, segment=event.segment, count=1)
+        )
 
 
 def build(settings: Settings, *, bus: Bus | None = None, transaction_batch: int = 1) -> ServiceHost:
     host = ServiceHost("ledger", settings, migrations=MIGRATIONS, bus=bus)
-    host.add_consumer([topics.ERP_ORDERS], {"segflow.order.line.placed": on_order_line},
-                      transaction_batch=transaction_batch)
-    host.add_consumer([topics.SEGMENTS_ASSIGNMENTS], {"segflow.segment.assigned": on_assigned}, name="ledger-echo")
+    host.add_consumer(
+        [topics.ERP_ORDERS], {"segflow.order.line.placed": on_order_line}, transaction_batch=transaction_batch
+    )
+    host.add_consumer(
+        [topics.SEGMENTS_ASSIGNMENTS], {"segflow.segment.assigned": on_assigned}, name="ledger-echo"
+    )
     return host
 
 

@@ -11,6 +11,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
@@ -88,10 +89,8 @@ class KafkaBus(Bus):
                 parts = self._partitions_override or spec.partitions
                 new.append(NewTopic(name, num_partitions=parts, replication_factor=1, topic_configs=configs))
             if new:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(new)
-                except TopicAlreadyExistsError:
-                    pass
         finally:
             await admin.close()
         await self._wait_for_metadata([self.physical(s.name) for s in specs])
@@ -147,7 +146,8 @@ class KafkaBus(Bus):
         assert self._producer is not None
         try:
             futures = [
-                await self._producer.send(self.physical(t), value=v, key=k, headers=list(h)) for t, k, v, h in records
+                await self._producer.send(self.physical(t), value=v, key=k, headers=list(h))
+                for t, k, v, h in records
             ]
             metas = await asyncio.gather(*futures)
             return [(m.partition, m.offset) for m in metas]
@@ -222,7 +222,9 @@ class KafkaBus(Bus):
     async def commit_offsets(self, group: str, topic: str, offsets: dict[int, int]) -> None:
         if not offsets:
             return
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False
+        )
         await consumer.start()
         try:
             tps = {KafkaTP(self.physical(topic), p): OffsetAndMetadata(o, "") for p, o in offsets.items()}

@@ -21,7 +21,9 @@ from tests.support import ledger
 REPO = Path(__file__).resolve().parents[3]
 
 
-async def test_outboxed_event_reaches_its_consumer_through_kafka(fresh_database, kafka_bootstrap, topic_namespace) -> None:  # type: ignore[no-untyped-def]
+async def test_outboxed_event_reaches_its_consumer_through_kafka(
+    fresh_database, kafka_bootstrap, topic_namespace
+) -> None:  # type: ignore[no-untyped-def]
     settings = distributed_settings(fresh_database, kafka_bootstrap, topic_namespace)
     host = ledger.build(settings)
     await host.start()
@@ -44,16 +46,20 @@ async def test_outboxed_event_reaches_its_consumer_through_kafka(fresh_database,
         await host.stop()
 
 
-async def test_poison_record_goes_to_dlq_with_reason_and_partition_keeps_flowing(fresh_database, kafka_bootstrap, topic_namespace) -> None:  # type: ignore[no-untyped-def]
+async def test_poison_record_goes_to_dlq_with_reason_and_partition_keeps_flowing(
+    fresh_database, kafka_bootstrap, topic_namespace
+) -> None:  # type: ignore[no-untyped-def]
     settings = distributed_settings(fresh_database, kafka_bootstrap, topic_namespace)
     host = ledger.build(settings)
     await host.start()
     try:
         key, value, headers = order_record("P", 5, 1)
         # same key (so same partition) for the poison and the good record after it
-        await host.bus.publish(topics.ERP_ORDERS, key, value.replace(b'"quantity":5.0', b'"quantity":"five"'), headers)
+        await host.bus.publish(
+            topics.ERP_ORDERS, key, value.replace(b'"quantity":5.0', b'"quantity":"five"'), headers
+        )
         await host.bus.publish(topics.ERP_ORDERS, key, b"not json at all", [("ce_id", b"x")])
-        good_key, good_value, good_headers = order_record("P", 7, 2)
+        _good_key, good_value, good_headers = order_record("P", 7, 2)
         await host.bus.publish(topics.ERP_ORDERS, key, good_value, good_headers)
 
         async def flowed() -> bool:
@@ -71,7 +77,9 @@ async def test_poison_record_goes_to_dlq_with_reason_and_partition_keeps_flowing
         await host.stop()
 
 
-async def test_replay_from_offset_zero_into_fresh_database_rebuilds_identical_state(database_url, kafka_bootstrap, topic_namespace) -> None:  # type: ignore[no-untyped-def]
+async def test_replay_from_offset_zero_into_fresh_database_rebuilds_identical_state(
+    database_url, kafka_bootstrap, topic_namespace
+) -> None:  # type: ignore[no-untyped-def]
     import asyncpg
     from sqlalchemy.engine import make_url
 
@@ -101,6 +109,7 @@ async def test_replay_from_offset_zero_into_fresh_database_rebuilds_identical_st
     second_host = ledger.build(distributed_settings(second_url, kafka_bootstrap, topic_namespace))
     await second_host.start()
     try:
+
         async def replayed() -> bool:
             snap = await ledger.snapshot(second_host)
             return snap["totals"] == first["totals"] and sum(e[2] for e in snap["echoes"]) == 60  # type: ignore[index]
@@ -119,7 +128,9 @@ async def _no_lag(host) -> bool:  # type: ignore[no-untyped-def]
     return True
 
 
-async def test_one_trace_id_spans_producer_and_consumers(fresh_database, kafka_bootstrap, topic_namespace) -> None:  # type: ignore[no-untyped-def]
+async def test_one_trace_id_spans_producer_and_consumers(
+    fresh_database, kafka_bootstrap, topic_namespace
+) -> None:  # type: ignore[no-untyped-def]
     settings = distributed_settings(fresh_database, kafka_bootstrap, topic_namespace)
     exporter = InMemorySpanExporter()
     telemetry.setup_tracing("ledger", settings, extra_processors=[SimpleSpanProcessor(exporter)])
@@ -138,8 +149,11 @@ async def test_one_trace_id_spans_producer_and_consumers(fresh_database, kafka_b
 
         await eventually(echoed, what="assignment echoed")
         consumer_spans = [s for s in exporter.get_finished_spans() if s.kind.name == "CONSUMER"]
-        topics_seen = {s.attributes.get("messaging.destination.name") for s in consumer_spans
-                       if format(s.context.trace_id, "032x") == trace_id}
+        topics_seen = {
+            s.attributes.get("messaging.destination.name")
+            for s in consumer_spans
+            if format(s.context.trace_id, "032x") == trace_id
+        }
         # the order consumer and, through the outbox, the assignment consumer share the producer's trace
         assert any(t and t.endswith(topics.ERP_ORDERS) for t in topics_seen), topics_seen
         assert any(t and t.endswith(topics.SEGMENTS_ASSIGNMENTS) for t in topics_seen), topics_seen
@@ -149,7 +163,9 @@ async def test_one_trace_id_spans_producer_and_consumers(fresh_database, kafka_b
         await host.stop()
 
 
-async def test_kcat_reads_an_assignment_with_its_cloudevents_headers(fresh_database, kafka_bootstrap, topic_namespace) -> None:  # type: ignore[no-untyped-def]
+async def test_kcat_reads_an_assignment_with_its_cloudevents_headers(
+    fresh_database, kafka_bootstrap, topic_namespace
+) -> None:  # type: ignore[no-untyped-def]
     settings = distributed_settings(fresh_database, kafka_bootstrap, topic_namespace)
     host = ledger.build(settings)
     await host.start()
@@ -163,31 +179,62 @@ async def test_kcat_reads_an_assignment_with_its_cloudevents_headers(fresh_datab
     finally:
         await host.stop()
     proc = await asyncio.create_subprocess_exec(
-        "kcat", "-b", kafka_bootstrap, "-C", "-t", f"{topic_namespace}{topics.SEGMENTS_ASSIGNMENTS}",
-        "-o", "beginning", "-e", "-q", "-f", "KEY=%k\nHEADERS=%h\nVALUE=%s\n",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        "kcat",
+        "-b",
+        kafka_bootstrap,
+        "-C",
+        "-t",
+        f"{topic_namespace}{topics.SEGMENTS_ASSIGNMENTS}",
+        "-o",
+        "beginning",
+        "-e",
+        "-q",
+        "-f",
+        "KEY=%k\nHEADERS=%h\nVALUE=%s\n",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     text = out.decode()
     assert "KEY=product:K" in text
-    for header in ("ce_specversion=1.0", "ce_type=segflow.segment.assigned", "ce_source=segflow/ledger",
-                   "ce_id=", "ce_time=", "content-type=application/json"):
+    for header in (
+        "ce_specversion=1.0",
+        "ce_type=segflow.segment.assigned",
+        "ce_source=segflow/ledger",
+        "ce_id=",
+        "ce_time=",
+        "content-type=application/json",
+    ):
         assert header in text, text
     assert '"segment":"BIG"' in text
 
 
 def _spawn_ledger(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "tests.support.ledger"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.ledger"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
-async def test_consumer_killed_after_db_commit_before_offset_commit_is_a_no_op_on_redelivery(fresh_database, kafka_bootstrap, topic_namespace) -> None:  # type: ignore[no-untyped-def]
+async def test_consumer_killed_after_db_commit_before_offset_commit_is_a_no_op_on_redelivery(
+    fresh_database, kafka_bootstrap, topic_namespace
+) -> None:  # type: ignore[no-untyped-def]
     settings = distributed_settings(fresh_database, kafka_bootstrap, topic_namespace)
-    env = {**os.environ, "SEGFLOW_MODE": "distributed", "SEGFLOW_ENV": "test",
-           "SEGFLOW_JWT_SECRET": settings.jwt_secret or "", "SEGFLOW_DATABASE_URL": fresh_database,
-           "SEGFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap, "SEGFLOW_TOPIC_NAMESPACE": topic_namespace,
-           "SEGFLOW_TOPIC_PARTITIONS": "3", "SEGFLOW_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "SEGFLOW_MODE": "distributed",
+        "SEGFLOW_ENV": "test",
+        "SEGFLOW_JWT_SECRET": settings.jwt_secret or "",
+        "SEGFLOW_DATABASE_URL": fresh_database,
+        "SEGFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "SEGFLOW_TOPIC_NAMESPACE": topic_namespace,
+        "SEGFLOW_TOPIC_PARTITIONS": "3",
+        "SEGFLOW_LOG_LEVEL": "WARNING",
+    }
     # the observer reads the state; it never consumes
     observer = ledger.build(settings)
     await observer.db.start()
@@ -209,6 +256,7 @@ async def test_consumer_killed_after_db_commit_before_offset_commit_is_a_no_op_o
         assert (await bus.committed("segflow.ledger", topics.ERP_ORDERS)) == {}
         healthy = _spawn_ledger(env)
         try:
+
             async def offset_committed() -> bool:
                 return sum((await bus.committed("segflow.ledger", topics.ERP_ORDERS)).values()) == 1
 

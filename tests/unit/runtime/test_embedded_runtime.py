@@ -19,11 +19,27 @@ from tests.support import ledger
 def order(sku: str, qty: float, n: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     at = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=n)
     ev = OrderLinePlaced(
-        order_id=f"O{n}", line_id="1", customer_id="C1", customer_source="test", sku=sku, site="S1",
-        quantity=qty, unit="EA", unit_price=1.0, currency="EUR", requested_date=at.date(), ordered_at=at,
+        order_id=f"O{n}",
+        line_id="1",
+        customer_id="C1",
+        customer_source="test",
+        sku=sku,
+        site="S1",
+        quantity=qty,
+        unit="EA",
+        unit_price=1.0,
+        currency="EUR",
+        requested_date=at.date(),
+        ordered_at=at,
     )
-    env = new_envelope(source="erp/test", type="segflow.order.line.placed", subject=f"O{n}", payload=ev,
-                       id=deterministic_id("test", f"O{n}:1"), time=at)
+    env = new_envelope(
+        source="erp/test",
+        type="segflow.order.line.placed",
+        subject=f"O{n}",
+        payload=ev,
+        id=deterministic_id("test", f"O{n}:1"),
+        time=at,
+    )
     assert env.data is not None
     return f"O{n}".encode(), env.data, to_headers(env)
 
@@ -61,7 +77,14 @@ async def test_memory_bus_group_resumes_from_committed_offset_and_rebalances() -
     await a.start()
     first = await a.getmany(max_records=1000)
     assert len(first) == 30
-    await a.commit({__import__("services.runtime.bus.base", fromlist=["TopicPartition"]).TopicPartition(r.topic, r.partition): r.offset + 1 for r in first})
+    await a.commit(
+        {
+            __import__("services.runtime.bus.base", fromlist=["TopicPartition"]).TopicPartition(
+                r.topic, r.partition
+            ): r.offset + 1
+            for r in first
+        }
+    )
     b = bus.consumer("g", [topics.ERP_ORDERS])
     await b.start()
     assert a.assignment().isdisjoint(b.assignment())
@@ -94,7 +117,9 @@ async def test_outbox_inbox_and_dlq_in_embedded_mode(settings, txn_batch: int) -
             await bus.publish(topics.ERP_ORDERS, *order(sku, qty, n))
         # a poison record: valid envelope, payload violating the schema (negative quantity)
         key, value, headers = order("C", 5, 99)
-        await bus.publish(topics.ERP_ORDERS, key, value.replace(b'"quantity":5.0', b'"quantity":-5.0'), headers)
+        await bus.publish(
+            topics.ERP_ORDERS, key, value.replace(b'"quantity":5.0', b'"quantity":-5.0'), headers
+        )
         # the same event again (redelivery / re-ingest): must be a no-op
         await bus.publish(topics.ERP_ORDERS, *order("A", 60, 0))
 
@@ -138,6 +163,7 @@ async def test_replay_from_offset_zero_rebuilds_identical_state(settings, tmp_pa
     await bus.reset_offsets("segflow.ledger-echo", topics.SEGMENTS_ASSIGNMENTS, 0)
     await fresh.start()
     try:
+
         async def done2() -> bool:
             snap = await ledger.snapshot(fresh)
             return sum(e[2] for e in snap["echoes"]) >= 40  # type: ignore[index]
