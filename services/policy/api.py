@@ -1,6 +1,8 @@
-"""HTTP routes of the policy service (stateless ones for now): compute stock parameters, simulate a policy.
+"""HTTP routes of the policy service under /v1/policy: the stateless compute and simulate (any
+authenticated role), parameters and reconciliation (any authenticated role), proposals (planner, admin).
 
-Both routes are plain ``def`` so FastAPI runs them in its worker thread pool, never on the event loop.
+The stateless routes are plain ``def`` so FastAPI runs them in its worker thread pool, never on the event
+loop; a proposal's simulation runs in a worker thread (``ProposalRunner``).
 Errors are RFC 9457 problems: 400 names the offending field (``items.3.order_quantity``).
 """
 
@@ -10,7 +12,7 @@ import math
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from services.policy.domain.compute import compute_policies
 from services.policy.domain.demand_draws import DemandModel
@@ -30,9 +32,12 @@ from services.policy.schemas import (
     SimulationItem,
     SimulationResult,
 )
+from services.runtime.auth import AUTH_RESPONSES, Principal, require_roles
 from services.runtime.problems import Problem, problem_responses
 
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
+any_role = require_roles()
+STATELESS = {**problem_responses(400), **AUTH_RESPONSES}
 
 
 def _invalid(field: str, message: str) -> Problem:
@@ -48,8 +53,8 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-@router.post("/compute", response_model=ComputeResponse, responses=problem_responses(400))
-def compute(request: ComputeRequest) -> ComputeResponse:
+@router.post("/compute", response_model=ComputeResponse, responses=STATELESS)
+def compute(request: ComputeRequest, principal: Principal = Depends(any_role)) -> ComputeResponse:
     """Safety stock, reorder point and (periodic review) order-up-to level for each item."""
     items = request.items
     for i, item in enumerate(items):
@@ -134,8 +139,8 @@ def _estimate(estimate: DomainEstimate, i: int) -> Estimate:
     )
 
 
-@router.post("/simulate", response_model=SimulateResponse, responses=problem_responses(400))
-def simulate_policy(request: SimulateRequest) -> SimulateResponse:
+@router.post("/simulate", response_model=SimulateResponse, responses=STATELESS)
+def simulate_policy(request: SimulateRequest, principal: Principal = Depends(any_role)) -> SimulateResponse:
     """Monte Carlo of the proposed policies and the gate: publish only when every lower bound meets its target."""
     items = request.items
     cells = request.paths * len(items) * request.periods

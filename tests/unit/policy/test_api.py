@@ -1,40 +1,30 @@
-"""The stateless routes in an app of our own with segflow's problem+json handlers."""
+"""The stateless routes in a segflow app (problem+json handlers, bearer auth: any authenticated role)."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from scipy import stats
 
 from services.policy.api import router
-from services.runtime.problems import Problem, validation_problem
+from services.runtime.auth import issue_token
+from services.runtime.http import create_app
+from services.runtime.settings import Settings
+
+SETTINGS = Settings(env="test", jwt_secret="test-secret-0123456789abcdef0123456789")
 
 
 def make_app() -> FastAPI:
-    app = FastAPI()
-
-    async def on_problem(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, Problem)
-        return exc.to_response(instance=request.url.path)
-
-    async def on_validation(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        return validation_problem(exc.errors()).to_response(instance=request.url.path)
-
-    app.add_exception_handler(Problem, on_problem)
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.include_router(router)
-    return app
+    return create_app(service="policy", settings=SETTINGS, routers=[router])
 
 
 @pytest.fixture(scope="module")
 def client() -> TestClient:
-    return TestClient(make_app())
+    token = issue_token(SETTINGS, subject="c1", roles=["customer"], customer_id="C1")
+    return TestClient(make_app(), headers={"Authorization": f"Bearer {token}"})
 
 
 def item(**overrides: object) -> dict[str, object]:

@@ -1,0 +1,234 @@
+"""The KPI alert evaluation step: per segment x KPI, advance the EWMA state machine over every completed
+week not evaluated yet and emit kpi.alert.raised / cleared through the outbox.
+
+Completed weeks: weeks up to the data clock's week (the latest delivery date seen) minus 1 + grace weeks,
+or up to an explicit ``through`` week; weeks are evaluated once, in order (late data changes the KPI
+series but not alerts already decided). Targets: otif and perfect_order -> the segment's OTIF target, line_fill_rate -> its
+service-level target (defaults for segments without an assignment). Escalation path per segment from the
+escalation table, default ["planner", "supply-chain-manager"]. Event ids derive from segment, KPI, week and
+kind, so a replay of the same inputs emits nothing new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from contracts import topics
+from contracts.policy import KpiAlertCleared, KpiAlertRaised
+from services.policy import kpis, store
+from services.policy.domain.alerts import RAISED, AlertConfig, AlertState, initial_state, step
+from services.runtime import outbox
+from services.runtime.host import ServiceHost
+from services.runtime.logging import get_logger
+
+log = get_logger(__name__)
+DEFAULT_ESCALATION = ("planner", "supply-chain-manager")
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    window: int = 4
+    raise_after: int = 3
+    clear_after: int = 2
+    smoothing: float = 0.3
+    hysteresis: float = 0.02
+    grace_weeks: int = 1
+    default_otif_target: float = 0.9
+    default_fill_rate_target: float = 0.95
+    default_escalation: tuple[str, ...] = DEFAULT_ESCALATION
+
+
+def _target(kpi: str, assignment: Any, config: AlertSettings) -> float:
+    if assignment is None:
+        return config.default_fill_rate_target if kpi == "line_fill_rate" else config.default_otif_target
+    return float(assignment.service_level_target if kpi == "line_fill_rate" else assignment.otif_target)
+
+
+class KpiEvaluator:
+    """Runs the evaluation step on demand and after committed batches that carried shipment events."""
+
+    def __init__(self, host: ServiceHost, config: AlertSettings | None = None) -> None:
+        self.host = host
+        self.config = config or AlertSettings()
+        self.lock = asyncio.Lock()
+        self.dirty = False
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def mark(self) -> None:
+        """A handler saw a shipment event (the batch is not committed yet)."""
+        self.dirty = True
+
+    def after_commit(self) -> None:
+        if self.dirty:
+            self.dirty = False
+            self._wake.set()
+            if self._task is None or self._task.done():
+                self._task = asyncio.get_running_loop().create_task(self._loop(), name="policy-kpi-evaluator")
+
+    async def _loop(self) -> None:
+        while self._wake.is_set():
+            self._wake.clear()
+            try:
+                await self.evaluate()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # keep consuming; the next batch or POST /v1/kpis/evaluate retries
+                log.warning("kpi evaluation failed", error=repr(error))
+
+    async def shutdown(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def evaluate(self, through_week: int | None = None) -> dict[str, Any]:
+        """One evaluation step; returns the weeks evaluated and the events emitted."""
+        async with self.lock:
+            async with self.host.db.unit_of_work() as session:
+                result = await self._evaluate(session, through_week)
+            if result["events"]:
+                self.host.relay.wake()
+            return result
+
+    async def _evaluate(self, session: Any, through_week: int | None) -> dict[str, Any]:
+        config = self.config
+        lines, ships, promised = await store.kpi_rows(session)
+        assignments = await store.assignment_rows(session)
+        data = await asyncio.to_thread(
+            kpis.collect_lines, lines, ships, promised, assignments, 7 * config.grace_weeks
+        )
+        table = await asyncio.to_thread(kpis.kpi_table, data, "segment", config.window)
+        if table is None or data.clock is None:
+            return {"weeks": [], "events": []}
+        from datetime import date
+
+        last = (
+            store.week_of(date.fromordinal(data.clock)) - 1 - config.grace_weeks
+            if through_week is None
+            else through_week
+        )
+        assigned: dict[str, Any] = {}
+        for a in assignments:
+            assigned.setdefault(a.segment, a)
+        paths = await store.escalations(session)
+        states = await store.alert_states(session)
+        events: list[dict[str, Any]] = []
+        evaluated: list[int] = []
+        last_table_week = table.first_week + table.windows.otif.rate.shape[1] - 1
+        for kpi in kpis.KPIS:
+            rate = getattr(table.windows, kpi).rate
+            segments = table.groups
+            previous = [states.get((s, kpi)) for s in segments]
+            done = [p.last_week for p in previous if p is not None]
+            start = (max(done) + 1) if done else table.first_week
+            if start > last:
+                continue
+            state = _state(previous)
+            alert_config = AlertConfig(
+                target=np.array([_target(kpi, assigned.get(s), config) for s in segments]),
+                hysteresis=np.full(len(segments), config.hysteresis),
+                raise_after=config.raise_after,
+                clear_after=config.clear_after,
+                smoothing=config.smoothing,
+                escalation=tuple(tuple(paths.get(s, config.default_escalation)) for s in segments),
+            )
+            for week in range(start, last + 1):
+                p = week - table.first_week
+                observed = (
+                    rate[:, p] if p >= 0 and week <= last_table_week else np.full(len(segments), np.nan)
+                )
+                state, transitions = step(state, observed, alert_config)
+                for t in transitions:
+                    events.append(await self._emit(session, segments[t.segment], kpi, week, t, state))
+                evaluated.append(week)
+            for i, segment in enumerate(segments):
+                ewma = float(state.ewma[i])
+                await store.save_alert_state(
+                    session,
+                    {
+                        "segment": segment,
+                        "kpi": kpi,
+                        "ewma": ewma if np.isfinite(ewma) else None,
+                        "below_run": int(state.below_run[i]),
+                        "recovered_run": int(state.recovered_run[i]),
+                        "active": bool(state.active[i]),
+                        "last_week": last,
+                    },
+                )
+        return {"weeks": sorted(set(evaluated)), "events": events}
+
+    async def _emit(
+        self, session: Any, segment: str, kpi: str, week: int, t: Any, state: AlertState
+    ) -> dict[str, Any]:
+        at = kpis.week_end(week)
+        raised = t.kind == RAISED
+        model = KpiAlertRaised if raised else KpiAlertCleared
+        value = min(max(t.ewma, 0.0), 1.0)
+        below = int(state.below_run[t.segment])
+        payload = model(
+            segment=segment,
+            kpi=kpi,  # type: ignore[arg-type]
+            value=value,
+            target=t.target,
+            windows_below=below,
+            escalation=list(t.escalation),
+            at=at,
+        )
+        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"segflow/policy/kpi/{segment}/{kpi}/{week}/{t.kind}"))
+        await outbox.add_event(
+            session,
+            topic=topics.KPI_ALERTS,
+            key=f"{segment}:{kpi}",
+            source="segflow/policy",
+            type=model.EVENT_TYPE,
+            payload=payload,
+            id=event_id,
+            time=at,
+        )
+        if raised:
+            await store.insert_alert(
+                session,
+                {
+                    "id": event_id,
+                    "segment": segment,
+                    "kpi": kpi,
+                    "status": "open",
+                    "value": value,
+                    "target": t.target,
+                    "windows_below": below,
+                    "escalation": list(t.escalation),
+                    "raised_week": week,
+                    "raised_at": at,
+                    "cleared_at": None,
+                },
+            )
+        else:
+            current = await store.open_alert(session, segment, kpi)
+            if current is not None:
+                await store.clear_alert(session, current.id, at)
+        return {
+            "type": model.EVENT_TYPE,
+            "segment": segment,
+            "kpi": kpi,
+            "week_start": store.week_start(week).isoformat(),
+            "value": value,
+        }
+
+
+def _state(previous: list[Any]) -> AlertState:
+    state = initial_state(len(previous))
+    for i, p in enumerate(previous):
+        if p is None:
+            continue
+        state.ewma[i] = np.nan if p.ewma is None else p.ewma
+        state.below_run[i] = p.below_run
+        state.recovered_run[i] = p.recovered_run
+        state.active[i] = p.active
+    return state
