@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from contracts.envelope import deterministic_id, new_envelope, to_headers
 from contracts.erp import OrderLinePlaced
 from services.runtime.settings import Settings
+from tests.support.waiting import eventually
 
 TEST_SECRET = "test-secret-0123456789abcdef0123456789"
 
@@ -55,15 +54,4 @@ def order_record(
     return f"O{n}".encode(), env.data, to_headers(env)
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 60.0, what: str = "condition"
-) -> None:
-    """Poll until ``check`` is true (a generous deadline, not a performance limit)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        if await check():
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        await asyncio.sleep(0.1)
+__all__ = ["TEST_SECRET", "distributed_settings", "eventually", "order_record"]

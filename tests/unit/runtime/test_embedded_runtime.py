@@ -14,6 +14,7 @@ from services.runtime.bus.memory import MemoryBus
 from services.runtime.consumer import replay_dlq
 from services.runtime.settings import Settings
 from tests.support import ledger
+from tests.support.waiting import eventually
 
 
 def order(sku: str, qty: float, n: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -45,11 +46,7 @@ def order(sku: str, qty: float, n: int) -> tuple[bytes, bytes, list[tuple[str, b
 
 
 async def wait_for(pred, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await pred():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.05)
+    await eventually(pred, timeout=timeout, what="embedded services settled")
 
 
 @pytest.fixture
