@@ -1,12 +1,12 @@
-"""The allocator's HTTP routes. For now only the stateless previews: ATP of a given picture and an
-allocation run of given lines or segments; nothing is read or stored."""
+"""The allocator's HTTP routes: the stateless previews (any authenticated caller) and, in
+``api_service``, promises, ATP, quotas, allocation and backorder runs (role-restricted)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from services.allocator.domain.allocate import AllocationLine, allocate_lines
 from services.allocator.domain.atp import available_to_promise
@@ -18,6 +18,7 @@ from services.allocator.schemas import (
     AtpPreviewRequest,
     AtpPreviewResponse,
 )
+from services.runtime.auth import AUTH_RESPONSES, Principal, current_principal
 from services.runtime.problems import Problem, problem_responses
 
 router = APIRouter(tags=["allocator"])
@@ -66,8 +67,12 @@ def allocate_request_errors(request: AllocatePreviewRequest) -> list[dict[str, A
     return errors
 
 
-@router.post("/v1/atp/preview", response_model=AtpPreviewResponse, responses=problem_responses(400))
-def preview_atp(request: AtpPreviewRequest) -> AtpPreviewResponse:
+@router.post(
+    "/v1/atp/preview",
+    response_model=AtpPreviewResponse,
+    responses={**problem_responses(400), **AUTH_RESPONSES},
+)
+def preview_atp(request: AtpPreviewRequest, _: Principal = Depends(current_principal)) -> AtpPreviewResponse:
     """ATP per bucket with backward consumption, and cumulative ATP, of the picture sent (nothing stored)."""
     _reject(atp_request_errors(request))
     picture = available_to_promise(
@@ -83,8 +88,14 @@ def preview_atp(request: AtpPreviewRequest) -> AtpPreviewResponse:
     )
 
 
-@router.post("/v1/allocate/preview", response_model=AllocatePreviewResponse, responses=problem_responses(400))
-def preview_allocation(request: AllocatePreviewRequest) -> AllocatePreviewResponse:
+@router.post(
+    "/v1/allocate/preview",
+    response_model=AllocatePreviewResponse,
+    responses={**problem_responses(400), **AUTH_RESPONSES},
+)
+def preview_allocation(
+    request: AllocatePreviewRequest, _: Principal = Depends(current_principal)
+) -> AllocatePreviewResponse:
     """An allocation run of the lines (priority_fair_share) or segments (ranked_shares) sent, explained."""
     _reject(allocate_request_errors(request))
     if request.mode == "ranked_shares":
@@ -113,3 +124,8 @@ def preview_allocation(request: AllocatePreviewRequest) -> AllocatePreviewRespon
             "tiers": [asdict(tier) for tier in run.tiers],
         }
     )
+
+
+from services.allocator import api_service  # noqa: E402  (registers the stateful routes on ``router``)
+
+router.include_router(api_service.router)

@@ -11,11 +11,16 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from services.allocator.api import router
+from services.runtime.auth import Authenticator, issue_token
 from services.runtime.problems import PROBLEM_MEDIA_TYPE, Problem, validation_problem
+from services.runtime.settings import Settings
+
+SETTINGS = Settings(env="test", jwt_secret="test-secret-0123456789abcdef0123456789")
 
 
 def make_app() -> FastAPI:
     app = FastAPI()
+    app.state.authenticator = Authenticator(SETTINGS)
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
@@ -34,7 +39,9 @@ def make_app() -> FastAPI:
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=make_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://allocator") as http:
+    token = issue_token(SETTINGS, subject="portal", roles=["customer"], customer_id="C1")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://allocator", headers=headers) as http:
         yield http
 
 
@@ -161,3 +168,10 @@ def test_openapi_declares_the_problem_response() -> None:
     schema = make_app().openapi()
     for path in ("/v1/atp/preview", "/v1/allocate/preview"):
         assert "400" in schema["paths"][path]["post"]["responses"]
+
+
+async def test_previews_need_a_bearer_token() -> None:
+    transport = httpx.ASGITransport(app=make_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://allocator") as http:
+        body = {"on_hand": 1, "buckets": [{"date": "2026-12-01"}]}
+        assert (await http.post("/v1/atp/preview", json=body)).status_code == 401

@@ -1,0 +1,21 @@
+"""Serialising work on one sku@site: an asyncio.Lock per sku@site in this process, plus (inside the
+transaction) the PostgreSQL row lock on the sku@site's ``stock_points`` row, so replicas serialise too."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+
+class PointLocks:
+    """One asyncio.Lock per sku@site, created on first use."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    @asynccontextmanager
+    async def hold(self, sku: str, site: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault((sku, site), asyncio.Lock())
+        async with lock:
+            yield
