@@ -12,7 +12,7 @@ NPM_STAMP := tools/node_modules/.segflow-installed
 TEST_DIRS := tests/unit tests/integration tests/e2e tests/browser
 DOMAIN_PACKAGES = $(wildcard services/*/domain)
 
-.PHONY: help install test lint lint-ruff lint-format lint-mypy lint-imports lint-compose lint-asyncapi \
+.PHONY: help install test lint lint-ruff lint-format lint-mypy lint-imports lint-compose lint-asyncapi lint-k8s \
         demo bench chaos clean
 
 help:
@@ -38,7 +38,7 @@ $(NPM_STAMP): tools/package.json tools/package-lock.json
 test: install
 	scripts/run-tests.sh
 
-lint: lint-ruff lint-format lint-mypy lint-imports lint-compose lint-asyncapi
+lint: lint-ruff lint-format lint-mypy lint-imports lint-compose lint-asyncapi lint-k8s
 
 lint-ruff: $(PY_STAMP)
 	$(VENV)/bin/ruff check .
@@ -69,7 +69,18 @@ bench: install
 
 chaos: install
 	@if [ ! -d tests/chaos ]; then echo "make chaos: tests/chaos does not exist yet" >&2; exit 1; fi
-	scripts/with-testenv.sh $(PY) -m pytest tests/chaos
+	scripts/chaosenv.sh run $(PY) -m pytest -p no:cacheprovider tests/chaos
+
+# deploy/k8s rendered (deploy/k8s/render.py, no kustomize binary needed) and validated offline against
+# the Kubernetes schemas shipped by kubernetes-validate, installed into a private venv under .cache/.
+K8S_LINT_VENV := .cache/k8s-lint
+$(K8S_LINT_VENV)/.installed:
+	python3 -m venv $(K8S_LINT_VENV)
+	$(K8S_LINT_VENV)/bin/pip install -q --disable-pip-version-check kubernetes-validate==1.37.0 pyyaml
+	@touch $@
+
+lint-k8s: $(K8S_LINT_VENV)/.installed
+	$(K8S_LINT_VENV)/bin/python deploy/k8s/render.py --validate deploy/k8s/overlays/dev deploy/k8s/overlays/prod
 
 clean:
 	-scripts/testenv.sh down

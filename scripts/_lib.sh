@@ -6,7 +6,8 @@
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="$REPO/.cache"
+# SEGFLOW_CACHE_DIR lets a second, private set of parts (scripts/chaosenv.sh) live elsewhere.
+CACHE="${SEGFLOW_CACHE_DIR:-$REPO/.cache}"
 TESTENV_FILE="$CACHE/testenv.sh"
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }

@@ -255,17 +255,7 @@ class ChainWriter:
 async def discover_topics(bus: Bus) -> list[str]:
     """Every catalog topic plus the partner projections that exist on the bus now."""
     names = [spec.name for spec in catalog.all_topics()]
-    found: list[str] = []
-    listing = getattr(bus, "topics", None)
-    if callable(listing):  # the in-process bus
-        found = list(listing())
-    elif callable(getattr(bus, "_admin", None)):  # Kafka: list through an admin client
-        admin = bus._admin()  # type: ignore[attr-defined]
-        await admin.start()
-        try:
-            found = [bus.logical(t) for t in await admin.list_topics() if t.startswith(bus.namespace)]
-        finally:
-            await admin.close()
+    found = await bus.list_topics()
     partners = sorted(t for t in found if catalog.partner_id_of(t) is not None)
     return names + partners
 

@@ -135,6 +135,10 @@ class Bus(abc.ABC):
         """Every record of a topic from offset 0 to the current end, partition by partition."""
 
     @abc.abstractmethod
+    async def list_topics(self) -> list[str]:
+        """Logical names of the topics that exist (in this bus's namespace)."""
+
+    @abc.abstractmethod
     async def ping(self) -> None:
         """Raise when the bus is unreachable (readiness)."""
 

@@ -73,6 +73,15 @@ class KafkaBus(Bus):
         finally:
             await admin.close()
 
+    async def list_topics(self) -> list[str]:
+        admin = self._admin()
+        await admin.start()
+        try:
+            names = await admin.list_topics()
+        finally:
+            await admin.close()
+        return sorted(self.logical(n) for n in names if n.startswith(self.namespace) and not n.startswith("__"))
+
     async def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
         admin = self._admin()
         await admin.start()

@@ -83,20 +83,20 @@ class MemoryBus(Bus):
     async def read_all(self, topic: str) -> list[Record]:
         return [rec for part in self._log(topic) for rec in part]
 
-    def topics(self) -> list[str]:
-        return sorted(self._logs)
+    async def list_topics(self) -> list[str]:
+        return sorted(self.logical(t) for t in self._logs)
 
     # group membership -----------------------------------------------------------------------------
-    def _join(self, member: MemoryConsumer) -> None:
+    async def _join(self, member: MemoryConsumer) -> None:
         self._members[member.group].append(member)
-        self._rebalance(member.group)
+        await self._rebalance(member.group)
 
-    def _leave(self, member: MemoryConsumer) -> None:
+    async def _leave(self, member: MemoryConsumer) -> None:
         if member in self._members[member.group]:
             self._members[member.group].remove(member)
-            self._rebalance(member.group)
+            await self._rebalance(member.group)
 
-    def _rebalance(self, group: str) -> None:
+    async def _rebalance(self, group: str) -> None:
         """Range assignment per topic over members sorted by id; revoked partitions are committed first."""
         members = sorted(self._members[group], key=lambda m: m.member_id)
         plan: dict[int, set[TopicPartition]] = {m.member_id: set() for m in members}
@@ -109,7 +109,7 @@ class MemoryBus(Bus):
                 if owner is not None:
                     plan[owner.member_id].add(TopicPartition(topic, p))
         for m in members:
-            m._assign(plan[m.member_id])
+            await m._assign(plan[m.member_id])
 
     def _commit(self, group: str, offsets: dict[TopicPartition, int]) -> None:
         for tp, off in offsets.items():
@@ -137,16 +137,18 @@ class MemoryConsumer(BusConsumer):
         for t in self.topics:
             self.bus._log(t)
         self._running = True
-        self.bus._join(self)
+        await self.bus._join(self)
 
     async def stop(self) -> None:
         self._running = False
-        self.bus._leave(self)
+        await self.bus._leave(self)
 
-    def _assign(self, partitions: set[TopicPartition]) -> None:
+    async def _assign(self, partitions: set[TopicPartition]) -> None:
         revoked = set(self._positions) - partitions
         if revoked and callable(self._revoke_hook):
-            self._revoke_hook(revoked)
+            result = self._revoke_hook(revoked)
+            if asyncio.iscoroutine(result):
+                await result
         for tp in revoked:
             self._positions.pop(tp, None)
         for tp in partitions - set(self._positions):
