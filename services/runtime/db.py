@@ -23,21 +23,50 @@ from services.runtime.settings import Settings
 INFRA_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, ConnectionError, OSError)
 
 
-def is_infrastructure_error(exc: BaseException) -> bool:
-    """True for errors that mean 'the database is unreachable', which are retried forever, never DLQ'd."""
-    if isinstance(exc, INFRA_ERRORS):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    name = type(exc).__name__
-    return name in {
+_INFRA_NAMES = frozenset(
+    {
         "ConnectionDoesNotExistError",
         "CannotConnectNowError",
         "PostgresConnectionError",
         "ConnectionRefusedError",
+        "ConnectionResetError",
         "InterfaceError",
         "AdminShutdownError",
+        "CrashShutdownError",
+        "TooManyConnectionsError",
+        "ConnectionFailureError",
     }
+)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """True for errors that mean 'the database is unreachable or restarting': retried forever, never DLQ'd.
+
+    Looks through SQLAlchemy's wrapper (``exc.orig``) and the ``__cause__``/``__context__`` chain, and
+    treats SQLSTATE class 08 (connection exception), 57P01-57P03 (admin/crash shutdown, cannot connect
+    now) and 53300 (too many connections) as infrastructure.
+    """
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        err = stack.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, INFRA_ERRORS) or type(err).__name__ in _INFRA_NAMES:
+            return True
+        if isinstance(err, DBAPIError) and err.connection_invalidated:
+            return True
+        state = _sqlstate(err)
+        if state and (state.startswith("08") or state in {"57P01", "57P02", "57P03", "53300"}):
+            return True
+        stack.extend([getattr(err, "orig", None), err.__cause__, err.__context__])
+    return False
 
 
 class Database:

@@ -8,6 +8,8 @@ host then does not start or stop itself.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,9 +22,12 @@ from services.runtime.bus import Bus, build_bus
 from services.runtime.consumer import EventConsumer, Handler, TombstoneHandler
 from services.runtime.db import Database
 from services.runtime.http import create_app
+from services.runtime.logging import get_logger
 from services.runtime.migrate import upgrade
 from services.runtime.outbox import OutboxRelay
 from services.runtime.settings import Settings
+
+log = get_logger(__name__)
 
 
 class ServiceHost:
@@ -51,6 +56,8 @@ class ServiceHost:
         self.state: dict[str, Any] = {}
         self.started = False
         self._app: FastAPI | None = None
+        self._lag_task: asyncio.Task[None] | None = None
+        self.lag_interval_s = 15.0
 
     def add_consumer(
         self,
@@ -87,9 +94,29 @@ class ServiceHost:
         if consume:
             for c in self.consumers:
                 await c.start()
+        if self.consumers:
+            self._lag_task = asyncio.create_task(self._refresh_lag(), name=f"{self.service}-lag")
         self.started = True
 
+    async def _refresh_lag(self) -> None:
+        """Keep the consumer-lag and outbox-backlog gauges current for /metrics (dashboards, autoscaling)."""
+        while True:
+            await asyncio.sleep(self.lag_interval_s)
+            try:
+                for c in self.consumers:
+                    await c.lag()
+                await self.relay.backlog()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # metrics are best effort; the next round tries again
+                log.debug("lag refresh failed", error=str(exc))
+
     async def stop(self) -> None:
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_task
+            self._lag_task = None
         for c in reversed(self.consumers):
             await c.stop()
         await self.relay.stop()

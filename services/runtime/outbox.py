@@ -4,8 +4,9 @@ Rules:
 - A state change and the events it causes are written in one transaction: ``add_event`` inserts the
   event into the outbox table through the caller's session; nothing is published directly.
 - The relay takes unsent rows in ``seq`` order with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite has
-  one writer), publishes each and waits for the broker's acknowledgement, then marks it sent in the
-  same transaction. A crash between the acknowledgement and the mark republishes the row: consumers'
+  one writer), publishes them (pipelined) and waits for every acknowledgement, then marks them sent in
+  the same transaction. On PostgreSQL a transaction-scoped advisory lock per service lets only one
+  replica's relay run at a time, so two relays never interleave one key's events. A crash between the acknowledgement and the mark republishes the row: consumers'
   inboxes make that a no-op (same event id).
 """
 
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 
 import orjson
 from pydantic import BaseModel
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Envelope, new_envelope, to_headers
@@ -129,6 +130,16 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were sent."""
         async with self.db.unit_of_work() as session:
+            if self.db.is_postgres:
+                # one active relay per service at a time, so replicas never interleave a key's events
+                got = (
+                    await session.execute(
+                        text("SELECT pg_try_advisory_xact_lock(hashtext(:name))"),
+                        {"name": f"outbox:{self.service}"},
+                    )
+                ).scalar_one()
+                if not got:
+                    return 0
             rows = (
                 await session.execute(
                     select(

@@ -80,7 +80,9 @@ class KafkaBus(Bus):
             names = await admin.list_topics()
         finally:
             await admin.close()
-        return sorted(self.logical(n) for n in names if n.startswith(self.namespace) and not n.startswith("__"))
+        return sorted(
+            self.logical(n) for n in names if n.startswith(self.namespace) and not n.startswith("__")
+        )
 
     async def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
         admin = self._admin()
