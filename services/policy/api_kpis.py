@@ -9,10 +9,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from services.policy import kpis, store
+from services.policy.cohorts import cohort_report
 from services.policy.evaluation import KpiEvaluator
 from services.policy.service_schemas import EscalationRequest, EvaluateRequest
 from services.runtime.auth import AUTH_RESPONSES, Principal, mask_financials, require_roles
-from services.runtime.problems import problem_responses
+from services.runtime.problems import Problem, problem_responses
 
 router = APIRouter(tags=["kpis"])
 any_role = require_roles()
@@ -26,18 +27,41 @@ async def kpi_series(
     segment: str | None = None,
     kpi: Literal["line_fill_rate", "otif", "perfect_order"] | None = None,
     window: int = Query(default=4, ge=1, le=104, description="rolling window in weeks"),
-    by: Literal["segment", "region"] = "segment",
+    by: Literal["segment", "region", "product_line"] = "segment",
     principal: Principal = Depends(any_role),
 ) -> dict[str, Any]:
-    """Series per segment (or region): [{group, kpi, points: [{week_start, value, lines}]}]."""
+    """Series per segment, region or product line (product category from master data):
+    [{group, kpi, points: [{week_start, value, lines}]}]."""
     async with request.app.state.host.db.read() as session:
         lines, ships, promised = await store.kpi_rows(session)
         assignments = await store.assignment_rows(session)
+        categories = {p.sku: p.category for p in await store.product_rows(session) if p.category}
     evaluator: KpiEvaluator = request.app.state.host.state["evaluator"]
     grace = 7 * evaluator.config.grace_weeks
-    data = await asyncio.to_thread(kpis.collect_lines, lines, ships, promised, assignments, grace)
+    data = await asyncio.to_thread(kpis.collect_lines, lines, ships, promised, assignments, grace, categories)
     table = await asyncio.to_thread(kpis.kpi_table, data, by, window)
     return {"by": by, "window": window, "series": kpis.series(table, kpi, segment)}
+
+
+@router.get("/v1/kpis/cohorts", responses={**problem_responses(400, 404), **AUTH_RESPONSES})
+async def cohorts(
+    request: Request,
+    run_id: str = Query(min_length=1, max_length=256, description="the reclassification run"),
+    weeks: int = Query(default=8, ge=1, le=104, description="weeks before vs after the change"),
+    principal: Principal = Depends(any_role),
+) -> dict[str, Any]:
+    """Per migration cell (dimension, old -> new segment) of the run: order volume, order lines per week
+    and fill rate over the ``weeks`` weeks before vs after each entity's change."""
+    async with request.app.state.host.db.read() as session:
+        changes = await store.segment_change_rows(session, run_id)
+        if not changes:
+            raise Problem(404, "Run not found", f"no segment changes of run {run_id}")
+        skus = [c.entity_id for c in changes if c.dimension == "product"]
+        customers = [c.entity_id for c in changes if c.dimension == "customer"]
+        lines = await store.lines_of(session, skus, customers)
+        shipped = await store.shipped_by_line(session, [line.order_id for line in lines])
+    cells = await asyncio.to_thread(cohort_report, changes, lines, shipped, weeks)
+    return {"run_id": run_id, "weeks": weeks, "cells": cells}
 
 
 @router.post("/v1/kpis/evaluate", responses=RESPONSES)

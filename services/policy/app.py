@@ -1,9 +1,10 @@
 """Wiring of the policy service: consumers of orders, shipments, inventory, product master data, segment
-assignments and promises; the proposal runner; the KPI evaluator (after each committed batch that carried
+assignments, segment changes (cohorts) and promises; the proposal runner; the KPI evaluator (after each committed batch that carried
 shipment events); the HTTP routers."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
 from contracts.envelope import Envelope
-from services.policy import api, api_kpis, api_proposals, handlers
+from services.policy import api, api_kpis, api_proposals, handlers, store
 from services.policy.evaluation import AlertSettings, KpiEvaluator
 from services.policy.proposals import ProposalRunner
 from services.runtime.bus.base import Bus
@@ -25,6 +26,7 @@ TOPICS = [
     topics.WMS_INVENTORY,
     topics.MDM_PRODUCTS,
     topics.SEGMENTS_ASSIGNMENTS,
+    topics.SEGMENTS_CHANGES,
     topics.ALLOCATION_PROMISES,
 ]
 
@@ -71,3 +73,32 @@ def build(
 
     host.stop = stop_all  # type: ignore[method-assign]
     return host
+
+
+DEMO_LEAD_TIME_DAYS = 14.0  # the Online Retail sample has no lead times: an assumed two weeks (demo only)
+DEMO_TOP_STOCK_POINTS = 200
+
+
+async def on_sample_loaded(host: ServiceHost, *, assignment_wait_s: float = 60.0) -> None:
+    """`segflow demo`: once the sample is consumed, propose parameters for the top 200 sku@site by ordered
+    volume (not published). Lead times the sample lacks are assumed: ``policy_demo_lead_time_days`` from
+    settings when set, else DEMO_LEAD_TIME_DAYS; each such item says lead_time_source = "assumed" and
+    assumed = ["lead_time"] in its evidence. Waits (bounded) for the classifier's product assignments."""
+    lead_days = float(getattr(host.settings, "policy_demo_lead_time_days", None) or DEMO_LEAD_TIME_DAYS)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + assignment_wait_s
+    while True:
+        behind = [sum((await c.lag()).values()) for c in host.consumers]
+        caught_up = not any(behind)
+        async with host.db.read() as session:
+            assigned = bool(await store.assignment_rows(session))
+            points = await store.top_stock_points(session, DEMO_TOP_STOCK_POINTS)
+        if (caught_up and assigned) or loop.time() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    if not points:
+        return
+    runner: ProposalRunner = host.state["proposals"]
+    request = {"stock_points": [list(p) for p in points], "assumed_lead_time_days": lead_days, "demo": True}
+    host.state["demo_proposal"] = await runner.create(request, "demo")
+    await runner.wait()

@@ -1,12 +1,22 @@
-"""The KPI alert evaluation step: per segment x KPI, advance the EWMA state machine over every completed
-week not evaluated yet and emit kpi.alert.raised / cleared through the outbox.
+"""The KPI alert evaluation step, incremental and deterministic: per segment x KPI, advance the EWMA state
+machine over the completed weeks not evaluated yet and emit kpi.alert.raised / cleared through the outbox.
 
-Completed weeks: weeks up to the data clock's week (the latest delivery date seen) minus 1 + grace weeks,
-or up to an explicit ``through`` week; weeks are evaluated once, in order (late data changes the KPI
-series but not alerts already decided). Targets: otif and perfect_order -> the segment's OTIF target, line_fill_rate -> its
-service-level target (defaults for segments without an assignment). Escalation path per segment from the
-escalation table, default ["planner", "supply-chain-manager"]. Event ids derive from segment, KPI, week and
-kind, so a replay of the same inputs emits nothing new.
+Rule (documented for replay):
+- Watermark W = week(data clock) - 1 - grace weeks, the data clock being the latest delivery date seen (it
+  only moves forward), or an explicit ``through`` week. Weeks up to W are final: each is evaluated once, in
+  week order, starting after the last evaluated week (or the first due week). A line counts in the week of
+  its due date; every line due by W is delivered or overdue, so its outcome no longer depends on the clock.
+- Incremental: handlers queue the orders they touch; a step recomputes only those orders' KPI lines
+  (kpi_cache.refresh) and reads only the cached lines of weeks [start - window + 1, W] (the rolling windows
+  of the weeks being evaluated), never the whole history.
+- Deterministic under replay in any order: the alerts of week w depend only on the lines due up to w
+  (and their deliveries), so any arrival order that delivers those events before the watermark passes w
+  (i.e. none later than the grace period) yields the same alerts; data arriving later changes the KPI
+  series (GET /v1/kpis) but not alerts already decided. Event ids derive from segment, KPI, week and kind,
+  so a replay of the same inputs emits nothing new.
+- Targets: otif and perfect_order -> the segment's OTIF target, line_fill_rate -> its service-level target
+  (defaults for segments without an assignment). Escalation path per segment from the escalation table,
+  default ["planner", "supply-chain-manager"].
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ import numpy as np
 
 from contracts import topics
 from contracts.policy import KpiAlertCleared, KpiAlertRaised
-from services.policy import kpis, store
+from services.policy import kpi_cache, kpis, store
 from services.policy.domain.alerts import RAISED, AlertConfig, AlertState, initial_state, step
 from services.runtime import outbox
 from services.runtime.host import ServiceHost
@@ -99,38 +109,34 @@ class KpiEvaluator:
 
     async def _evaluate(self, session: Any, through_week: int | None) -> dict[str, Any]:
         config = self.config
-        lines, ships, promised = await store.kpi_rows(session)
+        # The clock first, then the refresh: every event committed before the clock was read is in the
+        # cache (SQLite reads outside a write are not one snapshot, so the order matters).
+        clock = await store.data_clock(session) if through_week is None else None
+        refreshed = await kpi_cache.refresh(session)  # only the orders touched since the last step
+        if through_week is not None:
+            last = through_week
+        elif clock is None:
+            return {"weeks": [], "events": [], "refreshed": refreshed}
+        else:
+            last = store.week_of(clock) - 1 - config.grace_weeks  # the watermark
+        done = await store.last_evaluated_week(session)
+        start = done + 1 if done is not None else await store.first_due_week(session)
+        if start is None or start > last:
+            return {"weeks": [], "events": [], "refreshed": refreshed}
+        rows = await store.kpi_line_rows(session, start - config.window + 1, last)
         assignments = await store.assignment_rows(session)
-        data = await asyncio.to_thread(
-            kpis.collect_lines, lines, ships, promised, assignments, 7 * config.grace_weeks
-        )
+        data = kpi_cache.lines_from_cache(rows, assignments)
         table = await asyncio.to_thread(kpis.kpi_table, data, "segment", config.window)
-        if table is None or data.clock is None:
-            return {"weeks": [], "events": []}
-        from datetime import date
-
-        last = (
-            store.week_of(date.fromordinal(data.clock)) - 1 - config.grace_weeks
-            if through_week is None
-            else through_week
-        )
+        states = await store.alert_states(session)
+        segments = sorted(set(table.groups if table is not None else []) | {seg for seg, _ in states})
         assigned: dict[str, Any] = {}
         for a in assignments:
             assigned.setdefault(a.segment, a)
         paths = await store.escalations(session)
-        states = await store.alert_states(session)
         events: list[dict[str, Any]] = []
-        evaluated: list[int] = []
-        last_table_week = table.first_week + table.windows.otif.rate.shape[1] - 1
         for kpi in kpis.KPIS:
-            rate = getattr(table.windows, kpi).rate
-            segments = table.groups
-            previous = [states.get((s, kpi)) for s in segments]
-            done = [p.last_week for p in previous if p is not None]
-            start = (max(done) + 1) if done else table.first_week
-            if start > last:
-                continue
-            state = _state(previous)
+            rates = _rates(table, kpi, segments, start, last)
+            state = _state([states.get((s, kpi)) for s in segments])
             alert_config = AlertConfig(
                 target=np.array([_target(kpi, assigned.get(s), config) for s in segments]),
                 hysteresis=np.full(len(segments), config.hysteresis),
@@ -140,14 +146,9 @@ class KpiEvaluator:
                 escalation=tuple(tuple(paths.get(s, config.default_escalation)) for s in segments),
             )
             for week in range(start, last + 1):
-                p = week - table.first_week
-                observed = (
-                    rate[:, p] if p >= 0 and week <= last_table_week else np.full(len(segments), np.nan)
-                )
-                state, transitions = step(state, observed, alert_config)
+                state, transitions = step(state, rates[:, week - start], alert_config)
                 for t in transitions:
                     events.append(await self._emit(session, segments[t.segment], kpi, week, t, state))
-                evaluated.append(week)
             for i, segment in enumerate(segments):
                 ewma = float(state.ewma[i])
                 await store.save_alert_state(
@@ -162,7 +163,7 @@ class KpiEvaluator:
                         "last_week": last,
                     },
                 )
-        return {"weeks": sorted(set(evaluated)), "events": events}
+        return {"weeks": list(range(start, last + 1)), "events": events, "refreshed": refreshed}
 
     async def _emit(
         self, session: Any, segment: str, kpi: str, week: int, t: Any, state: AlertState
@@ -220,6 +221,22 @@ class KpiEvaluator:
             "week_start": store.week_start(week).isoformat(),
             "value": value,
         }
+
+
+def _rates(table: Any, kpi: str, segments: list[str], start: int, last: int) -> np.ndarray:
+    """[segments, weeks start..last] rolling rate of the KPI (NaN where a segment has no line in the window)."""
+    out = np.full((len(segments), last - start + 1), np.nan)
+    if table is None:
+        return out
+    rate = getattr(table.windows, kpi).rate
+    row = {g: i for i, g in enumerate(table.groups)}
+    for week in range(start, last + 1):
+        p = week - table.first_week
+        if 0 <= p < rate.shape[1]:
+            for j, segment in enumerate(segments):
+                if segment in row:
+                    out[j, week - start] = rate[row[segment], p]
+    return out
 
 
 def _state(previous: list[Any]) -> AlertState:

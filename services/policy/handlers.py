@@ -2,6 +2,9 @@
 (lead times), positions (turns), product master data (lead time, cost, ERP MRP values), product segment
 assignments (service policy) and promises (promised dates). Handlers never commit.
 
+Every handler that changes a KPI line (order lines, cancellations, shipments, promises) queues its order
+for the incremental KPI evaluation (store.mark_kpi_dirty), in the same transaction.
+
 Quantities are normalised to the product's base unit when master data knows the product; an order in a
 unit the known product cannot convert is poison (dead-lettered with the reason, replayable later).
 """
@@ -25,7 +28,7 @@ from contracts.erp import (
     ShipmentLineShipped,
 )
 from contracts.mdm import ProductUpserted
-from contracts.segments import SegmentAssigned
+from contracts.segments import SegmentAssigned, SegmentChanged
 from services.policy import store
 from services.runtime.consumer import PoisonRecord
 
@@ -61,6 +64,7 @@ async def on_order_line(session: AsyncSession, env: Envelope, event: BaseModel) 
             "ordered_week": store.week_of(event.ordered_at.astimezone(UTC).date()),
         },
     )
+    await store.mark_kpi_dirty(session, event.order_id, env.id)
 
 
 async def on_order_cancelled(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
@@ -70,6 +74,7 @@ async def on_order_cancelled(session: AsyncSession, env: Envelope, event: BaseMo
         quantity = await to_base_units(session, event.sku, event.quantity, event.unit)
     if not await store.cancel_order_line(session, event.order_id, event.line_id, quantity):
         raise PoisonRecord(f"cancellation of unknown order line {event.order_id}/{event.line_id}")
+    await store.mark_kpi_dirty(session, event.order_id, env.id)
 
 
 async def on_shipment(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
@@ -98,6 +103,7 @@ async def on_shipment(session: AsyncSession, env: Envelope, event: BaseModel) ->
             "handling_cost": event.handling_cost,
         },
     )
+    await store.mark_kpi_dirty(session, event.order_id, env.id)
 
 
 async def on_receipt(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
@@ -140,6 +146,7 @@ async def on_product(session: AsyncSession, env: Envelope, event: BaseModel) -> 
             "erp_safety_stock": event.erp_safety_stock,
             "erp_reorder_point": event.erp_reorder_point,
             "updated_at": event.updated_at,
+            "category": event.category,
         },
     )
 
@@ -177,8 +184,27 @@ async def on_promise(session: AsyncSession, env: Envelope, event: BaseModel) -> 
     if not isinstance(event, PromiseReleased):  # a consumed promise keeps the date it promised
         values["promised_date"] = event.confirmations[-1].date if event.confirmations else None
     await store.save_promise(session, values)
+    if event.order_id is not None:
+        await store.mark_kpi_dirty(session, event.order_id, env.id)
 
 
+async def on_segment_changed(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
+    """segment.changed: kept per (run, dimension, entity) for the cohort analysis (no run id -> "-")."""
+    assert isinstance(event, SegmentChanged)
+    await store.save_segment_change(
+        session,
+        {
+            "run_id": event.run_id or NO_RUN,
+            "dimension": event.dimension,
+            "entity_id": event.entity_id,
+            "old_segment": event.old_segment,
+            "new_segment": event.new_segment,
+            "changed_at": event.changed_at,
+        },
+    )
+
+
+NO_RUN = "-"
 HANDLERS = {
     "segflow.order.line.placed": on_order_line,
     "segflow.order.line.changed": on_order_line,
@@ -189,6 +215,7 @@ HANDLERS = {
     "segflow.inventory.position": on_position,
     "segflow.product.upserted": on_product,
     "segflow.segment.assigned": on_assigned,
+    "segflow.segment.changed": on_segment_changed,
     "segflow.promise.made": on_promise,
     "segflow.promise.changed": on_promise,
     "segflow.promise.released": on_promise,

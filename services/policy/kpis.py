@@ -1,4 +1,4 @@
-"""KPI attainment per segment (or region) over rolling weekly windows, the alert evaluation step, and
+"""KPI attainment per segment (or region, or product line = the product's category) over rolling weekly windows, the alert evaluation step, and
 cost-to-serve / inventory turns per segment, from the stored orders, promises, shipments and positions.
 
 A KPI line is an order line (ordered quantity) or, for a shipment without a known order line, the shipment
@@ -26,6 +26,7 @@ from services.policy.store import UNASSIGNED, week_of, week_start
 
 KPIS = ("line_fill_rate", "otif", "perfect_order")
 UNKNOWN_REGION = "unknown"
+KEEP_ALL = 10**9  # a cutoff after every due date: undelivered lines are kept
 
 
 @dataclass
@@ -40,6 +41,9 @@ class KpiLines:
     week: list[int] = field(default_factory=list)
     segment: list[str] = field(default_factory=list)
     region: list[str] = field(default_factory=list)
+    product_line: list[str] = field(default_factory=list)
+    key: list[tuple[str, str]] = field(default_factory=list)
+    sku: list[str] = field(default_factory=list)
     clock: int | None = None
 
 
@@ -53,9 +57,14 @@ def collect_lines(
     promised: Sequence[Any],
     assignments: Sequence[Any],
     grace_days: int = 7,
+    product_line_of: dict[str, str] | None = None,
+    keep_open: bool = False,
 ) -> KpiLines:
-    """Join order lines, their shipments and promises into KPI lines (see the module rules)."""
+    """Join order lines, their shipments and promises into KPI lines (see the module rules);
+    ``product_line_of`` maps sku -> product category (master data), ``unknown`` when absent;
+    ``keep_open`` keeps undelivered lines whatever their due date (the incremental cache decides later)."""
     segment_of = {a.entity_id: a.segment for a in assignments}
+    lines_of = product_line_of or {}
     promise_of: dict[tuple[str, str], date] = {}
     for p in promised:
         key = (p.order_id, p.sku)
@@ -66,6 +75,8 @@ def collect_lines(
     delivered_days = [s.delivered_date for s in ships if s.delivered_date is not None]
     out = KpiLines(clock=max(delivered_days).toordinal() if delivered_days else None)
     cutoff = None if out.clock is None else out.clock - grace_days
+    if keep_open:
+        cutoff = KEEP_ALL
     known = set()
     for line in lines:
         key = (line.order_id, line.line_id)
@@ -78,6 +89,7 @@ def collect_lines(
         scheduled = next((s.scheduled_date for s in shipped if s.scheduled_date is not None), None)
         _add(
             out,
+            key,
             cutoff,
             open_qty,
             shipped,
@@ -86,6 +98,7 @@ def collect_lines(
             line.sku,
             line.region,
             segment_of,
+            lines_of,
         )
     for key, shipped in by_line.items():
         if key in known:
@@ -94,7 +107,7 @@ def collect_lines(
         quantity = _shipped_quantity(shipped)
         if scheduled is None or quantity <= 0:
             continue
-        _add(out, cutoff, quantity, shipped, None, scheduled, shipped[0].sku, None, segment_of)
+        _add(out, key, cutoff, quantity, shipped, None, scheduled, shipped[0].sku, None, segment_of, lines_of)
     return out
 
 
@@ -104,6 +117,7 @@ def _shipped_quantity(shipped: Sequence[Any]) -> float:
 
 def _add(
     out: KpiLines,
+    key: tuple[str, str],
     cutoff: int | None,
     ordered: float,
     shipped: Sequence[Any],
@@ -112,6 +126,7 @@ def _add(
     sku: str,
     region: str | None,
     segment_of: dict[str, str],
+    product_line_of: dict[str, str],
 ) -> None:
     delivered = [s.delivered_date for s in shipped if s.delivered_date is not None]
     last = max(delivered) if delivered else None
@@ -128,6 +143,9 @@ def _add(
     out.week.append(week_of(due))
     out.segment.append(segment_of.get(sku, UNASSIGNED))
     out.region.append(region or UNKNOWN_REGION)
+    out.product_line.append(product_line_of.get(sku, UNKNOWN_REGION))
+    out.key.append(key)
+    out.sku.append(sku)
 
 
 @dataclass(frozen=True)
@@ -139,10 +157,10 @@ class KpiTable:
 
 
 def kpi_table(data: KpiLines, by: str, window: int) -> KpiTable | None:
-    """Rolling KPIs per group (``segment`` or ``region``) and week, None when there are no lines."""
+    """Rolling KPIs per group (``segment``, ``region`` or ``product_line``) and week, None without lines."""
     if not data.week:
         return None
-    labels = data.segment if by == "segment" else data.region
+    labels = {"segment": data.segment, "region": data.region, "product_line": data.product_line}[by]
     groups = sorted(set(labels))
     code = {g: i for i, g in enumerate(groups)}
     weeks = np.array(data.week, dtype=np.int64)

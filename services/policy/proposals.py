@@ -91,7 +91,9 @@ class ProposalRunner:
             await store.update_proposal(session, proposal_id, status=RUNNING)
         async with db.read() as session:
             last_week = await store.last_order_week(session)
-            demand = await store.demand_rows(session, [request["sku"]] if request.get("sku") else None)
+            points = {(p[0], p[1]) for p in request["stock_points"]} if request.get("stock_points") else None
+            wanted = [request["sku"]] if request.get("sku") else sorted({p[0] for p in points or ()}) or None
+            demand = await store.demand_rows(session, wanted)
             skus = sorted({r.sku for r in demand})
             receipts = await store.receipt_rows(session, skus)
             products = await store.product_rows(session, skus)
@@ -106,6 +108,8 @@ class ProposalRunner:
             site=request.get("site"),
             segment=request.get("segment"),
             review_period=float(request.get("review_period") or 0.0),
+            stock_points=points,
+            assumed_lead_time_days=request.get("assumed_lead_time_days"),
         )
         items: list[dict[str, Any]] = []
         passed = False
@@ -225,6 +229,7 @@ def _item(
         "segment": point.segment,
         "pattern": point.pattern,
         "lead_time_source": point.lead_time_source,
+        "assumed": ["lead_time"] if point.lead_time_source == "assumed" else [],
         "service_level_type": point.service_level_type,
         "service_level_target": point.target,
         "inputs": {
@@ -232,7 +237,7 @@ def _item(
             "demand_std": float(inputs.demand_std[i]),
             "lead_time_mean": float(inputs.lead_time_mean[i]),
             "lead_time_std": float(inputs.lead_time_std[i]),
-            "review_period": float(inputs.review_period[i]) or None,
+            "review_period": result.review_period,
             "distribution": str(inputs.distribution[i]),
             "period": "week",
         },

@@ -51,12 +51,18 @@ def assemble(
     site: str | None,
     segment: str | None,
     review_period: float,
+    stock_points: set[tuple[str, str]] | None = None,
+    assumed_lead_time_days: float | None = None,
 ) -> Assembled:
-    """Stock points matching the filter with a segment and a lead time; the others are skipped with why."""
+    """Stock points matching the filter (and ``stock_points`` when given) with a segment and a lead time;
+    the others are skipped with why. ``assumed_lead_time_days`` (the demo only) stands in where neither
+    receipts nor master data know a lead time; such points say lead_time_source = "assumed"."""
     segment_of = {a.entity_id: a for a in assignments}
     product_of = {p.sku: p for p in products}
     keys = sorted({(r.sku, r.site) for r in demand})
     keys = [k for k in keys if (sku is None or k[0] == sku) and (site is None or k[1] == site)]
+    if stock_points is not None:
+        keys = [k for k in keys if k in stock_points]
     if segment is not None:
         keys = [k for k in keys if k[0] in segment_of and segment_of[k[0]].segment == segment]
     index = {k: i for i, k in enumerate(keys)}
@@ -102,6 +108,8 @@ def assemble(
                 master.lead_time_std_days or 0.0,
                 "master_data",
             )
+        elif assumed_lead_time_days is not None:
+            mean_days, std_days, source = assumed_lead_time_days, 0.0, "assumed"
         else:
             skipped.append(
                 {"sku": item_sku, "site": item_site, "reason": "no lead time (receipts or master data)"}

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, func, select, update
+from sqlalchemy import Table, and_, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,8 @@ from services.policy.tables import (
     assignments,
     computed,
     escalation_paths,
+    kpi_dirty,
+    kpi_lines,
     order_lines,
     parameters,
     positions,
@@ -23,6 +25,7 @@ from services.policy.tables import (
     promises,
     proposals,
     receipts,
+    segment_changes,
     shipments,
 )
 
@@ -133,6 +136,18 @@ async def demand_rows(session: AsyncSession, skus: Iterable[str] | None = None) 
     if skus is not None:
         query = query.where(order_lines.c.sku.in_(list(skus)))
     return list((await session.execute(query)).all())
+
+
+async def top_stock_points(session: AsyncSession, limit: int) -> list[tuple[str, str]]:
+    """The ``limit`` sku@site with the largest open ordered quantity (ties by sku, site)."""
+    volume = func.sum(order_lines.c.quantity - order_lines.c.cancelled_quantity).label("volume")
+    query = (
+        select(order_lines.c.sku, order_lines.c.site, volume)
+        .group_by(order_lines.c.sku, order_lines.c.site)
+        .order_by(volume.desc(), order_lines.c.sku, order_lines.c.site)
+        .limit(limit)
+    )
+    return [(r.sku, r.site) for r in (await session.execute(query)).all()]
 
 
 async def last_order_week(session: AsyncSession) -> int | None:
@@ -283,3 +298,107 @@ async def raise_progress(session: AsyncSession, proposal_id: str, value: float) 
         .where(and_(proposals.c.id == proposal_id, proposals.c.progress < value))
         .values(progress=value)
     )
+
+
+# --- segment changes (cohort analysis) ------------------------------------------------------------------
+
+
+async def save_segment_change(session: AsyncSession, values: dict[str, Any]) -> None:
+    await upsert(session, segment_changes, values, ["run_id", "dimension", "entity_id"])
+
+
+async def segment_change_rows(session: AsyncSession, run_id: str) -> list[Any]:
+    query = select(segment_changes).where(segment_changes.c.run_id == run_id)
+    return list((await session.execute(query)).all())
+
+
+async def lines_of(session: AsyncSession, skus: Sequence[str], customers: Sequence[str]) -> list[Any]:
+    """Order lines of the given products or customers."""
+    if not skus and not customers:
+        return []
+    query = select(order_lines).where(
+        order_lines.c.sku.in_(list(skus)) | order_lines.c.customer_id.in_(list(customers))
+    )
+    return list((await session.execute(query)).all())
+
+
+async def shipped_by_line(session: AsyncSession, order_ids: Sequence[str]) -> dict[tuple[str, str], float]:
+    """Shipped quantity per (order, line): sum over its shipments of max(shipped, delivered)."""
+    out: dict[tuple[str, str], float] = {}
+    ids = sorted(set(order_ids))
+    for first in range(0, len(ids), 500):
+        query = select(
+            shipments.c.order_id,
+            shipments.c.line_id,
+            shipments.c.shipped_quantity,
+            shipments.c.delivered_quantity,
+        ).where(shipments.c.order_id.in_(ids[first : first + 500]))
+        for r in (await session.execute(query)).all():
+            key = (r.order_id, r.line_id)
+            out[key] = out.get(key, 0.0) + max(r.shipped_quantity or 0.0, r.delivered_quantity or 0.0)
+    return out
+
+
+# --- incremental KPI evaluation --------------------------------------------------------------------------
+
+
+async def mark_kpi_dirty(session: AsyncSession, order_id: str, token: str) -> None:
+    """Queue an order whose KPI lines must be recomputed; ``token`` (the event id) replaces any earlier one,
+    so a refresh that read the order before this mark does not dequeue it (see replace_kpi_lines)."""
+    await upsert(session, kpi_dirty, {"order_id": order_id, "token": token}, ["order_id"])
+
+
+async def dirty_orders(session: AsyncSession, limit: int) -> list[tuple[str, str]]:
+    """Up to ``limit`` queued (order_id, token), by order id."""
+    query = select(kpi_dirty.c.order_id, kpi_dirty.c.token).order_by(kpi_dirty.c.order_id).limit(limit)
+    return [(r.order_id, r.token) for r in (await session.execute(query)).all()]
+
+
+async def kpi_rows_of(
+    session: AsyncSession, order_ids: Sequence[str]
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """(order lines, shipments, promises with dates) of the given orders only."""
+    ids = list(order_ids)
+    lines = list((await session.execute(select(order_lines).where(order_lines.c.order_id.in_(ids)))).all())
+    ships = list((await session.execute(select(shipments).where(shipments.c.order_id.in_(ids)))).all())
+    query = select(promises.c.order_id, promises.c.sku, promises.c.promised_date).where(
+        and_(promises.c.order_id.in_(ids), promises.c.promised_date.is_not(None))
+    )
+    return lines, ships, list((await session.execute(query)).all())
+
+
+async def replace_kpi_lines(
+    session: AsyncSession, queued: Sequence[tuple[str, str]], rows: list[dict[str, Any]]
+) -> None:
+    """The KPI lines of these orders become ``rows``; each order leaves the queue only if its token is
+    still the one read (a mark made meanwhile keeps it queued for the next refresh)."""
+    ids = [order_id for order_id, _ in queued]
+    await session.execute(kpi_lines.delete().where(kpi_lines.c.order_id.in_(ids)))
+    if rows:
+        await session.execute(kpi_lines.insert(), rows)
+    for first in range(0, len(queued), 200):
+        pairs = list(queued[first : first + 200])
+        await session.execute(
+            kpi_dirty.delete().where(tuple_(kpi_dirty.c.order_id, kpi_dirty.c.token).in_(pairs))
+        )
+
+
+async def kpi_line_rows(session: AsyncSession, first_week: int, last_week: int) -> list[Any]:
+    query = select(kpi_lines).where(kpi_lines.c.due_week.between(first_week, last_week))
+    return list((await session.execute(query)).all())
+
+
+async def first_due_week(session: AsyncSession) -> int | None:
+    value = (await session.execute(select(func.min(kpi_lines.c.due_week)))).scalar()
+    return None if value is None else int(value)
+
+
+async def data_clock(session: AsyncSession) -> date | None:
+    """The latest delivery date seen (the KPI data clock)."""
+    value = (await session.execute(select(func.max(shipments.c.delivered_date)))).scalar()
+    return value if value is None or isinstance(value, date) else date.fromisoformat(str(value))
+
+
+async def last_evaluated_week(session: AsyncSession) -> int | None:
+    value = (await session.execute(select(func.max(alert_state.c.last_week)))).scalar()
+    return None if value is None else int(value)

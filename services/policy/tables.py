@@ -33,7 +33,7 @@ shipments = Table(
     Column("customer_id", String(256), nullable=True),
     Column("shipped_quantity", Float, nullable=True),
     Column("delivered_quantity", Float, nullable=True),
-    Column("delivered_date", Date, nullable=True),
+    Column("delivered_date", Date, nullable=True, index=True),  # index: revision 0002 (the data clock)
     Column("scheduled_date", Date, nullable=True),
     Column("freight_cost", Float, nullable=True),
     Column("handling_cost", Float, nullable=True),
@@ -70,6 +70,7 @@ products = Table(
     Column("erp_safety_stock", Float, nullable=True),
     Column("erp_reorder_point", Float, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("category", String(256), nullable=True),  # the product line (revision 0002)
 )
 assignments = Table(
     "policy_assignments",
@@ -161,4 +162,34 @@ escalation_paths = Table(
     metadata,
     Column("segment", String(256), primary_key=True),
     Column("path", JSON, nullable=False),
+)
+segment_changes = Table(  # revision 0002: applied changes of a reclassification run, per entity
+    "policy_segment_changes",
+    metadata,
+    Column("run_id", String(256), primary_key=True),  # "-" when the change carried no run id
+    Column("dimension", String(32), primary_key=True),
+    Column("entity_id", String(256), primary_key=True),
+    Column("old_segment", String(256), nullable=True),
+    Column("new_segment", String(256), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+kpi_lines = Table(  # revision 0002: per KPI line outcome inputs, refreshed for the orders touched
+    "policy_kpi_lines",
+    metadata,
+    Column("order_id", String(256), primary_key=True),
+    Column("line_id", String(256), primary_key=True),
+    Column("sku", String(256), nullable=False),
+    Column("region", String(256), nullable=True),
+    Column("due_week", Integer, nullable=False, index=True),
+    Column("ordered", Float, nullable=False),
+    Column("shipped", Float, nullable=False),
+    Column("delivered_day", Integer, nullable=True),
+    Column("promised_day", Integer, nullable=True),
+    Column("requested_day", Integer, nullable=True),
+)
+kpi_dirty = Table(  # revision 0002: orders whose KPI lines must be refreshed before the next evaluation
+    "policy_kpi_dirty",
+    metadata,
+    Column("order_id", String(256), primary_key=True),
+    Column("token", String(64), nullable=False),  # the marking event's id: a re-mark is never lost
 )

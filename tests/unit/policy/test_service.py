@@ -123,9 +123,13 @@ async def test_proposal_statistics_match_an_independent_weekly_bucketing(svc: Ru
     assert item["inputs"]["demand_std"] == pytest.approx(std)
     assert item["inputs"]["lead_time_mean"] == pytest.approx(2.0)  # 14 days = 2 weeks
     assert item["inputs"]["lead_time_std"] == pytest.approx(0.5)
-    sigma = math.sqrt(2.0 * std**2 + mean**2 * 0.5**2)  # DESIGN: sqrt(L sd^2 + d^2 sL^2)
-    assert item["safety_stock"] == pytest.approx(stats.norm.ppf(0.9) * sigma)
-    assert item["reorder_point"] == pytest.approx(mean * 2 + stats.norm.ppf(0.9) * sigma)
+    # weekly review (R = 1 bucket): sigma over L + R = sqrt((L + R) sd^2 + d^2 sL^2), S = d (L + R) + z sigma
+    sigma = math.sqrt(3.0 * std**2 + mean**2 * 0.5**2)
+    closed = item["closed_form"] or item  # the closed form, before any calibration
+    assert closed["safety_stock"] == pytest.approx(stats.norm.ppf(0.9) * sigma)
+    assert closed["reorder_point"] == pytest.approx(mean * 2 + stats.norm.ppf(0.9) * sigma)
+    assert closed["order_up_to"] == pytest.approx(mean * 3 + stats.norm.ppf(0.9) * sigma)
+    assert item["inputs"]["review_period"] == 1.0
     assert item["segment"] == "GOLD" and item["lead_time_source"] == "master_data"
 
 
@@ -252,7 +256,7 @@ async def test_kpis_series_alert_raise_and_clear(svc: Running) -> None:
     result = await svc.client.post("/v1/kpis/evaluate", json={}, headers=svc.auth("planner"))
     assert result.status_code == 200
     opened = (await svc.client.get("/v1/alerts?status=open", headers=svc.auth("planner"))).json()["items"]
-    assert opened == []
+    assert opened == [], [(a["kpi"], a["week_start"], a["value"]) for a in opened]
     cleared = (await svc.client.get("/v1/alerts?status=cleared", headers=svc.auth("planner"))).json()["items"]
     otif_alerts = [a for a in cleared if a["kpi"] == "otif"]
     assert len(otif_alerts) == 1 and otif_alerts[0]["escalation"] == ["planner", "supply-chain-manager"]
