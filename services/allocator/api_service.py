@@ -152,9 +152,11 @@ async def list_quotas(request: Request, _: Principal = Depends(READERS)) -> Quot
     responses={**problem_responses(400), **AUTH_RESPONSES},
 )
 async def start_allocation(body: AllocationRunIn, request: Request, _: Principal = Depends(PLANNERS)) -> Any:
-    """Allocate each sku@site's free supply across its open order lines by tier (strict priority, fair
-    share in the short tier, segment quotas); decisions are stored and emitted as allocation.decided."""
-    return await run_allocation(_promising(request), body.sku, body.site, body.within_tier)
+    """Allocate each sku@site's free supply across its open order lines: ``priority_fair_share`` (strict
+    tier priority, fair share in the short tier, segment quotas, tier caps with their distortion) or
+    ``ranked_shares`` (segment shares in rank order, globally or per sku); decisions are stored and
+    emitted as allocation.decided, with per sku@site tier and segment results."""
+    return await run_allocation(_promising(request), body)
 
 
 @router.get(

@@ -1,4 +1,4 @@
-"""Wiring of the allocator: consumers of inventory, orders and customer segments; the promise,
+"""Wiring of the allocator: consumers of inventory, orders, customer master data and customer segments; the promise,
 ATP, quota, allocation and backorder routes; a worker for hold expiry and backorder processing."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from contracts import topics
 from services.allocator import api, handlers
 from services.allocator.locks import PointLocks
 from services.allocator.promising import DEFAULT_HOLD_TTL_S, Promising
-from services.allocator.worker import AllocatorWorker
+from services.allocator.worker import DEFAULT_DECISION_RETENTION_S, AllocatorWorker
 from services.runtime.bus import Bus
 from services.runtime.host import ServiceHost
 from services.runtime.settings import Settings
@@ -39,10 +39,15 @@ def build(
     hold_ttl_s: float = DEFAULT_HOLD_TTL_S,
     worker_interval_s: float = 0.5,
     transaction_batch: int = 100,
+    decision_retention_s: float = DEFAULT_DECISION_RETENTION_S,
 ) -> ServiceHost:
     host = AllocatorHost("allocator", settings, migrations=MIGRATIONS, bus=bus)
-    promising = Promising(host.db, PointLocks(), host.relay.wake, hold_ttl_s=hold_ttl_s)
-    host.worker = AllocatorWorker(promising, interval_s=worker_interval_s)
+    promising = Promising(
+        host.db, PointLocks(single_writer=not host.db.is_postgres), host.relay.wake, hold_ttl_s=hold_ttl_s
+    )
+    host.worker = AllocatorWorker(
+        promising, interval_s=worker_interval_s, decision_retention_s=decision_retention_s
+    )
 
     def after_commit() -> None:
         host.relay.wake()
@@ -51,6 +56,7 @@ def build(
     for topic_list, handler_map, name in (
         ([topics.WMS_INVENTORY], handlers.INVENTORY_HANDLERS, "allocator-inventory"),
         ([topics.ERP_ORDERS], handlers.ORDER_HANDLERS, "allocator-orders"),
+        ([topics.MDM_CUSTOMERS], handlers.CUSTOMER_HANDLERS, "allocator-customers"),
     ):
         consumer = host.add_consumer(topic_list, handler_map, name=name, transaction_batch=transaction_batch)
         consumer.after_commit = after_commit

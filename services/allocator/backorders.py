@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts import topics
 from contracts.allocation import Confirmation as ContractConfirmation
 from contracts.allocation import PromiseChanged
-from services.allocator import store
+from services.allocator import store, store_reserved
 from services.allocator.domain.backorder import STRATEGIES, OpenLine, reconfirm
 from services.allocator.domain.buckets import bucket_date, day_index
 from services.allocator.domain.promise import consume, promise
@@ -39,7 +39,7 @@ async def reconfirm_point(
     now = promising.clock()
     today = promising.today(now)
     await promising.release_expired(session, now, sku=sku, site=site)
-    picture = await load_picture(session, sku, site, today, now)
+    picture = await load_picture(session, sku, site, today, now, with_promises=True, expired_released=True)
     rows = [r for r in picture.promises if r.reserve]
     if not rows:
         return []
@@ -76,6 +76,8 @@ async def reconfirm_point(
             continue
         await store.update_promise(session, row.promise_id, {
             "confirmations": orjson.dumps(new).decode(), "confirmed": result.confirmed, "updated_at": now})  # fmt: skip
+        await store_reserved.add_reserved(session, sku, site, row.segment, _dated(old), sign=-1.0)
+        await store_reserved.add_reserved(session, sku, site, row.segment, _dated(new))
         reason = (
             f"backorder processing ({line.strategy}, {after[line.id].step}): {line.confirmed} -> {target}"
         )
@@ -92,6 +94,10 @@ async def reconfirm_point(
     return changes
 
 
+def _dated(items: list[dict[str, Any]]) -> list[tuple[dt.date, float]]:
+    return [(dt.date.fromisoformat(c["date"]), float(c["quantity"])) for c in items]
+
+
 def _same(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> bool:
     def key(items: list[dict[str, Any]]) -> list[tuple[str, float]]:
         return [(c["date"], round(float(c["quantity"]), 9)) for c in items]
@@ -104,7 +110,7 @@ async def process_point(
 ) -> list[dict[str, Any]]:
     """Lock one sku@site, re-confirm it and (for the worker) clear its backorder flag, in one transaction."""
     async with promising.locks.hold(sku, site), promising.db.unit_of_work() as session:
-        await store.lock_point(session, sku, site)
+        await promising.lock_point(session, sku, site)
         if clear_dirty:
             await store.clear_dirty(session, sku, site)
         changes = await reconfirm_point(session, promising, sku, site)

@@ -2,7 +2,11 @@
 
 wms.inventory: positions (newest ``as_of`` wins) and scheduled receipts (upserted by receipt id; a
 received one leaves the schedule). erp.orders: open order lines (placed / changed / cancelled).
-segments.assignments: each customer's segment, tier and backorder strategy (tombstone = retired).
+segments.assignments: each customer's segment, tier and backorder strategy (tombstone = retired), keyed
+by golden customer id. mdm.customers: the source -> golden id crosswalk (contracts.identity: GLN > DUNS >
+VAT > ``src:<source>:<id>``, as the classifier keys them), so an order line's customer (source-scoped in
+the ERP event) is matched to its assignment; a line seen before its master data uses ``src:<source>:<id>``
+and is re-keyed when the master data arrives.
 A lower position, a smaller or later receipt, or more demand flags the sku@site for backorder
 processing when it holds reservations (the worker re-confirms them).
 """
@@ -20,9 +24,13 @@ from contracts.erp import (
     OrderLineChanged,
     OrderLinePlaced,
 )
+from contracts.identity import golden_customer_key
+from contracts.mdm import CustomerUpserted
 from contracts.segments import SegmentAssigned
-from services.allocator import store
+from services.allocator import store, store_reserved
+from services.allocator.promising import golden_customer_id
 from services.runtime.bus.base import Record
+from services.runtime.consumer import PoisonRecord
 
 
 async def _flag_if_reserved(session: AsyncSession, sku: str, site: str) -> None:
@@ -54,13 +62,15 @@ async def on_receipt_scheduled(session: AsyncSession, env: Envelope, event: Base
 
 async def on_order_line(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
     assert isinstance(event, OrderLinePlaced | OrderLineChanged)
+    golden = await golden_customer_id(session, event.customer_source, event.customer_id)
     await store.set_order_line(
         session,
         {
             "order_id": event.order_id,
             "line_id": event.line_id,
             "customer_id": event.customer_id,
-            "customer_key": event.customer_id,
+            "customer_source": event.customer_source,
+            "customer_key": golden,
             "sku": event.sku,
             "site": event.site,
             "quantity": event.quantity,
@@ -75,6 +85,19 @@ async def on_order_line(session: AsyncSession, env: Envelope, event: BaseModel) 
 async def on_order_cancelled(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
     assert isinstance(event, OrderLineCancelled)
     await store.cancel_order_line(session, event.order_id, event.line_id, event.quantity)
+
+
+async def on_customer_upserted(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
+    """Crosswalk a source customer to its golden id (an invalid identifier can never be keyed: DLQ)."""
+    assert isinstance(event, CustomerUpserted)
+    try:
+        golden = golden_customer_key(
+            source=event.source, source_id=event.source_id, gln=event.gln, duns=event.duns, vat=event.vat,
+            country=event.country,
+        )  # fmt: skip
+    except ValueError as error:
+        raise PoisonRecord(f"customer {event.source}:{event.source_id}: {error}") from error
+    await store_reserved.set_customer_source(session, event.source, event.source_id, golden)
 
 
 async def on_segment_assigned(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
@@ -110,4 +133,5 @@ ORDER_HANDLERS = {
     OrderLineChanged.EVENT_TYPE: on_order_line,
     OrderLineCancelled.EVENT_TYPE: on_order_cancelled,
 }
+CUSTOMER_HANDLERS = {CustomerUpserted.EVENT_TYPE: on_customer_upserted}
 ASSIGNMENT_HANDLERS = {SegmentAssigned.EVENT_TYPE: on_segment_assigned}

@@ -1,7 +1,9 @@
 """The ATP picture of one sku@site read from the store: supply, order lines and reservations in force.
 
 ``today`` is bucket 0; order lines count on their requested date, reservations on their confirmation
-dates (expired holds are already left out: they are released on read).
+dates. Reservations come from the per-day totals (``reserved_days``: O(segments x days), not O(holds));
+holds past their expiry that are not released yet are taken out of them. The promise rows themselves are
+loaded only on request (backorder processing re-dates each one).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from numpy.typing import NDArray
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.allocator import store
+from services.allocator import store, store_reserved
 from services.allocator.domain.atp import available_to_promise
 from services.allocator.domain.buckets import bucket_quantities, horizon_days
 from services.allocator.domain.promise import promisable_by_day
@@ -34,6 +36,7 @@ class PointPicture:
     orders: NDArray[np.float64]
     reservations: NDArray[np.float64]
     promises: list[Row[Any]]
+    reserved_by_segment: dict[str, float]
 
     def atp(self, *, with_reservations: bool = True) -> NDArray[np.float64]:
         demand = self.orders + self.reservations if with_reservations else self.orders
@@ -59,17 +62,25 @@ async def load_picture(
     now: float,
     *,
     extra_dates: tuple[dt.date, ...] = (),
+    with_promises: bool = False,
+    expired_released: bool = False,
 ) -> PointPicture:
+    """Read one sku@site. ``with_promises`` also loads the promise rows in force (O(holds));
+    ``expired_released`` skips the look-up of overdue holds (the caller just released them)."""
     on_hand, receipt_rows = await store.point_supply(session, sku, site)
     lines = await store.open_lines(session, sku, site)
-    active = await store.active_promises(session, sku, site, now)
-    reserved = [
-        (dt.date.fromisoformat(c["date"]), float(c["quantity"]))
-        for row in active
-        for c in confirmations_of(row)
-    ]
+    segment_days = await store_reserved.reserved_rows(session, sku, site)
+    overdue = [] if expired_released else await store_reserved.expired_holds_at(session, sku, site, now)
+    for row in overdue:
+        segment = row.segment or store_reserved.NO_SEGMENT
+        segment_days += [(segment, dt.date.fromisoformat(c["date"]), -float(c["quantity"]))
+                         for c in confirmations_of(row)]  # fmt: skip
+    active = await store.active_promises(session, sku, site, now) if with_promises else []
+    by_segment: dict[str, float] = {}
+    for segment, _, quantity in segment_days:
+        by_segment[segment] = by_segment.get(segment, 0.0) + quantity
     dates = [r.due_date for r in receipt_rows] + [ln.requested_date for ln in lines]
-    dates += [d for d, _ in reserved] + [p.requested_date for p in active] + list(extra_dates)
+    dates += [day for _, day, _ in segment_days] + [p.requested_date for p in active] + list(extra_dates)
     days = horizon_days(today, dates)
     return PointPicture(
         sku=sku,
@@ -79,8 +90,9 @@ async def load_picture(
         on_hand=on_hand,
         receipts=bucket_quantities(today, days, ((r.due_date, r.quantity) for r in receipt_rows)),
         orders=bucket_quantities(today, days, ((ln.requested_date, ln.quantity) for ln in lines)),
-        reservations=bucket_quantities(today, days, reserved),
+        reservations=bucket_quantities(today, days, ((day, q) for _, day, q in segment_days)),
         promises=active,
+        reserved_by_segment={k: v for k, v in by_segment.items() if k != store_reserved.NO_SEGMENT},
     )
 
 

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
 from contracts.allocation import Confirmation, PromiseMade, PromiseReleased
-from services.allocator import store
+from contracts.identity import source_scoped_key
+from services.allocator import store, store_reserved
 from services.allocator.domain.buckets import bucket_date, day_index
 from services.allocator.domain.promise import promise as promise_rule
 from services.allocator.domain.quotas import QuotaBounds, QuotaScope, QuotaSpec, resolve_quotas
@@ -33,6 +34,31 @@ from services.runtime.problems import Problem
 SOURCE = "segflow/allocator"
 DEFAULT_HOLD_TTL_S = 900.0
 DEFAULT_STRATEGY = "redistribute"
+
+
+def _dated(confirmations: list[dict[str, Any]]) -> list[tuple[dt.date, float]]:
+    return [(dt.date.fromisoformat(c["date"]), float(c["quantity"])) for c in confirmations]
+
+
+async def customer_keys(session: AsyncSession, request: PromiseRequest) -> list[str]:
+    """The golden ids to look the customer up by, strongest first: with ``customer_source`` the golden id
+    the crosswalk learned from master data (else the source-scoped ``src:<source>:<id>``, exactly what
+    the classifier assigns to a customer without GLN/DUNS/VAT); without it ``customer_id`` is taken as
+    the golden id itself (as tokens and the gateway carry it)."""
+    if request.customer_source is None:
+        return [request.customer_id]
+    return [await golden_customer_id(session, request.customer_source, request.customer_id)]
+
+
+async def golden_customer_id(session: AsyncSession, source: str, source_id: str) -> str:
+    """Golden id of a source-scoped customer: the crosswalk's, else ``src:<source>:<id>``."""
+    golden = await store_reserved.golden_of(session, source, source_id)
+    if golden is not None:
+        return golden
+    try:
+        return source_scoped_key(source, source_id)
+    except ValueError:  # a source name the identity rules reject cannot match any assignment
+        return f"src:{source}:{source_id}"
 
 
 def fingerprint(request: PromiseRequest) -> str:
@@ -120,6 +146,15 @@ class Promising:
         self.wake_relay = wake_relay
         self.hold_ttl_s = hold_ttl_s
         self.clock = clock
+        self._known_points: set[tuple[str, str]] = set()
+
+    async def lock_point(self, session: AsyncSession, sku: str, site: str) -> None:
+        """Lock the sku@site row. PostgreSQL: created only the first time this process meets it, then
+        ``SELECT ... FOR UPDATE``; SQLite: the (no-op) upsert makes the transaction a writer from its first
+        statement, so it waits for the write lock instead of failing to upgrade a read snapshot later."""
+        known = (sku, site) in self._known_points and self.db.is_postgres
+        await store.lock_point(session, sku, site, create=not known)
+        self._known_points.add((sku, site))
 
     def today(self, now: float) -> dt.date:
         return dt.datetime.fromtimestamp(now, tz=dt.UTC).date()
@@ -144,17 +179,13 @@ class Promising:
         """Answer (and, with ``reserve``, hold) a promise; a retried key returns the stored answer."""
         started = time.perf_counter()
         print_ = fingerprint(request)
-        async with self.db.read() as session:
-            existing = await store.promise_by_key(session, request.idempotency_key)
-        if existing is not None:
-            PROMISE_SECONDS.labels("allocator", "replayed").observe(time.perf_counter() - started)
-            return self._replay(existing, print_)
         site = request.site or await self._default_site(request.sku)
         try:
             async with self.locks.hold(request.sku, site), self.db.unit_of_work() as session:
-                await store.lock_point(session, request.sku, site)
+                await self.lock_point(session, request.sku, site)
                 existing = await store.promise_by_key(session, request.idempotency_key)
                 if existing is not None:
+                    PROMISE_SECONDS.labels("allocator", "replayed").observe(time.perf_counter() - started)
                     return self._replay(existing, print_)
                 answer = await self._promise_locked(session, request, site, print_)
         except IntegrityError:  # the same key raced in on another sku@site; its answer is stored now
@@ -180,10 +211,16 @@ class Promising:
         now = self.clock()
         today = self.today(now)
         await self.release_expired(session, now, sku=request.sku, site=site)
-        customer = await store.customer(session, [request.customer_id])
+        customer = await store.customer(session, await customer_keys(session, request))
         segment = customer.segment if customer is not None else None
         picture = await load_picture(
-            session, request.sku, site, today, now, extra_dates=(request.requested_date,)
+            session,
+            request.sku,
+            site,
+            today,
+            now,
+            extra_dates=(request.requested_date,),
+            expired_released=True,
         )
         requested_day = day_index(today, request.requested_date, picture.days) or 0
         remaining = await self._quota_remaining(session, picture, segment, customer, request.channel, today)
@@ -249,6 +286,7 @@ class Promising:
         }
         await store.insert_promise(session, row)
         if request.reserve:
+            await store_reserved.add_reserved(session, request.sku, site, segment, _dated(confirmations))
             await outbox.add_event(
                 session, topic=topics.ALLOCATION_PROMISES, key=promise_id, source=SOURCE,
                 type=PromiseMade.EVENT_TYPE, id=f"{promise_id}:made",
@@ -265,29 +303,31 @@ class Promising:
             return None
         region = customer.region if customer is not None else None
         bounds = segment_bounds(quota_rows, picture.supply(), today.strftime("%Y-%m"), region, channel)
-        used: dict[str, float] = {}
-        for row in picture.promises:
-            if row.segment is not None:
-                used[row.segment] = used.get(row.segment, 0.0) + float(row.confirmed)
-        return quota_remaining(segment, bounds, used, picture.promisable_total())
+        return quota_remaining(segment, bounds, picture.reserved_by_segment, picture.promisable_total())
 
     async def release_expired(
         self, session: AsyncSession, now: float, *, sku: str | None = None, site: str | None = None
     ) -> int:
         """Mark overdue holds expired (all of them, or one sku@site's) and emit promise.released."""
-        rows = await store.expired_holds(session, now)
+        if sku is not None and site is not None:
+            rows = await store_reserved.expired_holds_at(session, sku, site, now)
+        else:
+            rows = await store.expired_holds(session, now)
         count = 0
         for row in rows:
-            if sku is not None and (row.sku, row.site) != (sku, site):
-                continue
             await self._end(session, row, "expired", "hold expired", now)
             count += 1
         return count
 
     async def _end(self, session: AsyncSession, row: Row[Any], status: str, reason: str, now: float) -> None:
+        """Release a held or confirmed promise: its units leave the per-day reservation totals."""
         await store.update_promise(
             session, row.promise_id, {"status": status, "updated_at": now, "expires_at": None}
         )
+        if row.status in store.ACTIVE:
+            await store_reserved.add_reserved(
+                session, row.sku, row.site, row.segment, _dated(confirmations_of(row)), sign=-1.0
+            )
         await outbox.add_event(
             session, topic=topics.ALLOCATION_PROMISES, key=row.promise_id, source=SOURCE,
             type=PromiseReleased.EVENT_TYPE, id=f"{row.promise_id}:released",
@@ -302,7 +342,7 @@ class Promising:
         total = 0
         for sku, site in points:
             async with self.locks.hold(sku, site), self.db.unit_of_work() as session:
-                await store.lock_point(session, sku, site)
+                await self.lock_point(session, sku, site)
                 total += await self.release_expired(session, now, sku=sku, site=site)
         if total:
             self.wake_relay()
@@ -322,7 +362,7 @@ class Promising:
         if row is None:
             raise Problem(404, "Not Found", f"no promise {promise_id}")
         async with self.locks.hold(row.sku, row.site), self.db.unit_of_work() as session:
-            await store.lock_point(session, row.sku, row.site)
+            await self.lock_point(session, row.sku, row.site)
             now = self.clock()
             row = await store.promise_by_id(session, promise_id, lock=True)
             assert row is not None

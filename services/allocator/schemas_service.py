@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.allocator.schemas import WithinTier
+from services.allocator.schemas import AllocationMode, RankedSegmentIn, WithinTier
 
 Id = Field(min_length=1, max_length=256)
 
@@ -18,7 +18,15 @@ class _Strict(BaseModel):
 
 class PromiseRequest(_Strict):
     idempotency_key: str = Field(min_length=1, max_length=256)
-    customer_id: str = Field(min_length=1, max_length=256)
+    customer_id: str = Field(
+        min_length=1,
+        max_length=256,
+        description="golden customer id, or the source's id with customer_source",
+    )
+    customer_source: str | None = Field(
+        default=None, min_length=1, max_length=256,
+        description="source system of customer_id (e.g. SAP-EU): resolved to the golden id like orders are",
+    )  # fmt: skip
     sku: str = Field(min_length=1, max_length=256)
     site: str | None = Field(default=None, min_length=1, max_length=256)
     quantity: int = Field(ge=1, le=10**9, description="whole units")
@@ -99,8 +107,51 @@ class QuotaList(BaseModel):
 class AllocationRunIn(_Strict):
     sku: str | None = Field(default=None, min_length=1, max_length=256)
     site: str | None = Field(default=None, min_length=1, max_length=256)
-    mode: Literal["priority_fair_share"] = "priority_fair_share"
+    mode: AllocationMode = "priority_fair_share"
     within_tier: WithinTier = "proportional"
+    tier_caps: dict[int, float] | None = Field(
+        default=None, description="priority_fair_share: per tier, the maximum share of supply in [0, 1]"
+    )
+    segments: list[RankedSegmentIn] | None = Field(
+        default=None, max_length=1000, description="ranked_shares: the segments' shares for every sku"
+    )
+    segments_by_sku: dict[str, list[RankedSegmentIn]] | None = Field(
+        default=None, description="ranked_shares: shares for one sku (replace the global ones)"
+    )
+
+
+class TierResultOut(BaseModel):
+    tier: int
+    requested: int
+    allocated: int
+    cap: int | None
+    uncapped_allocated: int
+    distortion: int = Field(description="allocated - uncapped_allocated (what the caps moved)")
+
+
+class SegmentResultOut(BaseModel):
+    segment: str
+    allocated: int
+    minimum: float | None = None
+    maximum: float | None = None
+    distortion: float | None = Field(
+        default=None, description="quota distortion: allocated above the maximum (+) or below the minimum (-)"
+    )
+    rank: int | None = None
+    share: float | None = None
+    entitlement: int | None = None
+    limited_by: str | None = None
+
+
+class PointResultOut(BaseModel):
+    sku: str
+    site: str
+    supply: int
+    allocated: int
+    unallocated: int
+    units_moved_by_caps: int
+    tiers: list[TierResultOut]
+    segments: list[SegmentResultOut]
 
 
 class DecisionOut(BaseModel):
@@ -119,9 +170,11 @@ class DecisionOut(BaseModel):
 
 class AllocationRunOut(BaseModel):
     run_id: str
+    mode: AllocationMode
     stock_points: int
     lines: int
     allocated: float
+    points: list[PointResultOut]
     decisions: list[DecisionOut]
 
 

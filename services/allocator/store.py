@@ -1,8 +1,9 @@
 """The allocator's tables and every query it runs (SQLAlchemy Core, PostgreSQL and SQLite alike).
 
-Tables: the supply picture (positions, receipts), demand (order_lines), customers' segments, one
-``stock_points`` row per sku@site (the row promises lock, and the "needs backorder processing" flag),
-promises (reservations keyed by idempotency key), quotas, allocation runs and decisions, backorder runs.
+Tables: the supply picture (positions, receipts), demand (order_lines), customers' segments and the
+source -> golden customer crosswalk, one ``stock_points`` row per sku@site (the row promises lock, and the
+"needs backorder processing" flag), promises (reservations keyed by idempotency key) with their per-day
+totals (``reserved_days``, see store_reserved.py), quotas, allocation runs and decisions, backorder runs.
 Times are stored as epoch seconds (floats) so both dialects compare them the same way.
 """
 
@@ -68,7 +69,9 @@ order_lines = Table(
     Column("requested_date", Date, nullable=False),
     Column("ordered_at", Float, nullable=False),
     Column("status", String(16), nullable=False),
+    Column("customer_source", String(256), nullable=True),
     Index("ix_order_lines_point", "sku", "site", "status"),
+    Index("ix_order_lines_customer", "customer_source", "customer_id"),
 )
 customers = Table(
     "customers",
@@ -142,6 +145,22 @@ allocation_decisions = Table(
     Column("explanation", Text, nullable=False),
     Column("decided_at", Float, nullable=False),
     Index("ix_decisions_point", "sku", "site", "decided_at"),
+)
+reserved_days = Table(
+    "reserved_days",
+    metadata,
+    Column("sku", String(256), primary_key=True),
+    Column("site", String(256), primary_key=True),
+    Column("segment", String(256), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("quantity", Float, nullable=False),
+)
+customer_sources = Table(
+    "customer_sources",
+    metadata,
+    Column("source", String(256), primary_key=True),
+    Column("source_id", String(256), primary_key=True),
+    Column("golden_id", String(600), nullable=False),
 )
 backorder_runs = Table(
     "backorder_runs",
@@ -299,13 +318,16 @@ async def stock_points_with_demand(
 # ----------------------------------------------------------------------------- stock points (locks, dirty)
 
 
-async def lock_point(session: AsyncSession, sku: str, site: str) -> None:
-    """Create the sku@site row if needed and lock it for the rest of the transaction (PostgreSQL
-    ``SELECT ... FOR UPDATE``; SQLite has one writer and the caller holds an in-process lock)."""
-    await _upsert(session, stock_points, {"sku": sku, "site": site, "version": 0, "dirty": False},
-                  ["sku", "site"], update_cols=False)  # fmt: skip
-    query = select(stock_points.c.version).where(stock_points.c.sku == sku, stock_points.c.site == site)
-    await session.execute(query.with_for_update() if _is_postgres(session) else query)
+async def lock_point(session: AsyncSession, sku: str, site: str, *, create: bool = True) -> None:
+    """Create the sku@site row (``create``: rows are never deleted, so once is enough) and lock it for the
+    rest of the transaction (PostgreSQL ``SELECT ... FOR UPDATE``; SQLite has one writer and the caller
+    holds an in-process lock)."""
+    if create:
+        await _upsert(session, stock_points, {"sku": sku, "site": site, "version": 0, "dirty": False},
+                      ["sku", "site"], update_cols=False)  # fmt: skip
+    if _is_postgres(session):
+        query = select(stock_points.c.version).where(stock_points.c.sku == sku, stock_points.c.site == site)
+        await session.execute(query.with_for_update())
 
 
 async def mark_dirty(session: AsyncSession, sku: str, site: str) -> None:

@@ -1,7 +1,9 @@
-"""The allocator's background worker: releases overdue holds and re-confirms flagged sku@sites.
+"""The allocator's background worker: releases overdue holds, re-confirms flagged sku@sites and prunes
+old allocation decisions.
 
 Runs every ``interval_s`` seconds, or at once when woken (after a consumer commits). Errors are logged
 and retried on the next round; nothing here is lost because the flags and holds live in the database.
+Decisions older than ``decision_retention_s`` are deleted at most once per ``prune_interval_s``.
 """
 
 from __future__ import annotations
@@ -9,17 +11,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from services.allocator import store
 from services.allocator.backorders import process_dirty
 from services.allocator.promising import Promising
 from services.runtime.logging import get_logger
 
 log = get_logger(__name__)
+DEFAULT_DECISION_RETENTION_S = 90 * 86400.0
 
 
 class AllocatorWorker:
-    def __init__(self, promising: Promising, *, interval_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        promising: Promising,
+        *,
+        interval_s: float = 0.5,
+        decision_retention_s: float = DEFAULT_DECISION_RETENTION_S,
+        prune_interval_s: float = 3600.0,
+    ) -> None:
         self.promising = promising
         self.interval_s = interval_s
+        self.decision_retention_s = decision_retention_s
+        self.prune_interval_s = prune_interval_s
+        self._last_prune: float | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.rounds = 0
@@ -38,11 +52,22 @@ class AllocatorWorker:
             self._task = None
 
     async def run_once(self) -> tuple[int, int]:
-        """One round: (holds released, promises changed)."""
+        """One round: (holds released, promises changed); prunes old decisions when due."""
         released = await self.promising.expire_due()
         changed = await process_dirty(self.promising)
+        await self.prune_if_due()
         self.rounds += 1
         return released, changed
+
+    async def prune_if_due(self) -> bool:
+        """Delete decisions decided before ``now - decision_retention_s`` (once per ``prune_interval_s``)."""
+        now = self.promising.clock()
+        if self._last_prune is not None and now - self._last_prune < self.prune_interval_s:
+            return False
+        async with self.promising.db.unit_of_work() as session:
+            await store.delete_decisions_before(session, now - self.decision_retention_s)
+        self._last_prune = now
+        return True
 
     async def _loop(self) -> None:
         while True:

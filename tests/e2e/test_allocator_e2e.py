@@ -46,7 +46,7 @@ async def test_supply_drop_on_kafka_changes_a_promise(
             return bool(atp["promisable"] == 20)
 
         await eventually(picture_ready, timeout=120)
-        base = {"sku": "SKU", "site": "S1", "requested_date": today.isoformat()}
+        base = {"sku": "SKU", "site": "S1", "requested_date": today.isoformat(), "customer_source": "test"}
         gold = (await client.post("/v1/promise", json={**base, "idempotency_key": "g", "customer_id": "BIG",
                                                        "quantity": 8})).json()  # fmt: skip
         bronze = (await client.post("/v1/promise", json={**base, "idempotency_key": "b", "customer_id": "SMALL",

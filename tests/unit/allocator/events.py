@@ -11,6 +11,7 @@ from typing import Any
 from contracts import topics
 from contracts.envelope import new_envelope, to_headers
 from contracts.erp import InventoryPosition, InventoryReceiptScheduled, OrderLinePlaced
+from contracts.mdm import CustomerUpserted
 from contracts.segments import SegmentAssigned, ServicePolicy
 
 Message = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
@@ -37,17 +38,28 @@ def receipt(receipt_id: str, sku: str, site: str, quantity: float, due: dt.date)
     return _message(topics.WMS_INVENTORY, f"{sku}@{site}", event.EVENT_TYPE, event, "wms/test")
 
 
-def order_line(order_id: str, customer: str, sku: str, site: str, quantity: float, due: dt.date) -> Message:
+def order_line(
+    order_id: str, customer: str, sku: str, site: str, quantity: float, due: dt.date, source: str = "test"
+) -> Message:
     event = OrderLinePlaced(
-        order_id=order_id, line_id="1", customer_id=customer, customer_source="test", sku=sku, site=site,
+        order_id=order_id, line_id="1", customer_id=customer, customer_source=source, sku=sku, site=site,
         quantity=quantity, unit="EA", unit_price=1.0, currency="EUR", requested_date=due, ordered_at=T0,
     )  # fmt: skip
     return _message(topics.ERP_ORDERS, order_id, event.EVENT_TYPE, event, "erp/test")
 
 
-def assignment(customer: str, segment: str, tier: int, strategy: str, region: str | None = None) -> Message:
+def golden(customer: str, source: str = "test") -> str:
+    """The golden id the classifier assigns to a customer without GLN/DUNS/VAT: ``src:<source>:<id>``."""
+    return f"src:{source}:{customer}"
+
+
+def assignment(
+    customer: str, segment: str, tier: int, strategy: str, region: str | None = None, *, entity_id: str = ""
+) -> Message:
+    """A classifier assignment of the test-source customer ``customer`` (keyed by its golden id)."""
+    entity_id = entity_id or golden(customer)
     event = SegmentAssigned(
-        dimension="customer", entity_id=customer, segment=segment, tier=tier, region=region,
+        dimension="customer", entity_id=entity_id, segment=segment, tier=tier, region=region,
         service_policy=ServicePolicy(
             service_level_type="cycle", service_level_target=0.95, otif_target=0.9, promise_lead_time_days=1,
             backorder_strategy=strategy,  # type: ignore[arg-type]
@@ -55,8 +67,17 @@ def assignment(customer: str, segment: str, tier: int, strategy: str, region: st
         ruleset_version="t-1", ruleset_hash="0" * 64, valid_from=T0,
     )  # fmt: skip
     return _message(
-        topics.SEGMENTS_ASSIGNMENTS, f"customer:{customer}", event.EVENT_TYPE, event, "segflow/test"
+        topics.SEGMENTS_ASSIGNMENTS, f"customer:{entity_id}", event.EVENT_TYPE, event, "segflow/test"
     )
+
+
+def customer_record(source: str, source_id: str, *, gln: str | None = None) -> Message:
+    """A master-data customer record (mdm.customers)."""
+    event = CustomerUpserted(
+        source=source, source_id=source_id, name=f"Customer {source_id}", gln=gln, region="EU", country="DE",
+        updated_at=T0,
+    )  # fmt: skip
+    return _message(topics.MDM_CUSTOMERS, f"{source}:{source_id}", event.EVENT_TYPE, event, "mdm/test")
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:

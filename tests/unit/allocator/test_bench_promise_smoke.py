@@ -9,7 +9,11 @@ def test_smoke_run_shape_and_checks() -> None:
     res = run(smoke=True)
     assert res["benchmark"] == "allocator_promise" and res["smoke"] is True
     expected = round(SMOKE["rate"] * SMOKE["seconds"])
-    assert res["measured"]["requests"] == expected == res["baseline"]["requests"]
-    assert res["measured"]["errors"] == 0 and res["measured"]["confirmed_units"] == expected
-    assert all(res["measured"]["checks"].values()), res["measured"]
-    assert res["ratio"]["p99_vs_baseline"] > 0 and res["measured"]["throughput_rps"] > 0
+    measured = res["measured"]
+    assert measured["requests"] == expected == res["baseline"]["requests"]
+    # request i asks for 1 + i % 3 units; every one is confirmed in full (ample stock)
+    assert measured["requested_units"] == sum(1 + i % 3 for i in range(expected))
+    assert measured["errors"] == 0 and measured["confirmed_units"] == measured["requested_units"]
+    assert all(measured["checks"].values()), measured
+    assert res["ratio"]["p99_vs_baseline"] > 0 and measured["throughput_rps"] > 0
+    assert set(res["workload"]) >= {"rate_rps", "seconds", "skus", "database"}

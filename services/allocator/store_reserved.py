@@ -1,0 +1,113 @@
+"""Queries of the per-day reservation totals and of the customer crosswalk (tables in store.py).
+
+``reserved_days`` holds, per sku@site, segment ('' = none) and day, the units reserved by promises in
+force (held or confirmed). It changes in the same transaction as the promises it sums, always under
+the sku@site lock, so reading the reservations of a sku@site costs O(segments x days), not O(holds).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.allocator.store import customer_sources, order_lines, promises, reserved_days
+
+NO_SEGMENT = ""
+EPSILON = 1e-9
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    is_postgres = session.get_bind().dialect.name == "postgresql"
+    return postgresql.insert(table) if is_postgres else sqlite.insert(table)
+
+
+async def add_reserved(
+    session: AsyncSession,
+    sku: str,
+    site: str,
+    segment: str | None,
+    dated: Iterable[tuple[dt.date, float]],
+    sign: float = 1.0,
+) -> None:
+    """Add (``sign=1``) or take away (``sign=-1``) dated quantities of one segment at a sku@site."""
+    totals: dict[dt.date, float] = {}
+    for day, quantity in dated:
+        totals[day] = totals.get(day, 0.0) + sign * float(quantity)
+    rows = [
+        {"sku": sku, "site": site, "segment": segment or NO_SEGMENT, "day": day, "quantity": quantity}
+        for day, quantity in sorted(totals.items())
+        if abs(quantity) > EPSILON
+    ]
+    if not rows:
+        return
+    statement = _insert(session, reserved_days)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["sku", "site", "segment", "day"],
+            set_={"quantity": reserved_days.c.quantity + statement.excluded.quantity},
+        ),
+        rows,
+    )
+    if sign < 0:
+        await session.execute(
+            delete(reserved_days).where(
+                reserved_days.c.sku == sku, reserved_days.c.site == site, reserved_days.c.quantity <= EPSILON
+            )
+        )
+
+
+async def reserved_rows(session: AsyncSession, sku: str, site: str) -> list[tuple[str, dt.date, float]]:
+    """(segment, day, quantity) reserved at a sku@site."""
+    query = select(reserved_days.c.segment, reserved_days.c.day, reserved_days.c.quantity).where(
+        reserved_days.c.sku == sku, reserved_days.c.site == site
+    )
+    return [(r.segment, r.day, float(r.quantity)) for r in (await session.execute(query)).all()]
+
+
+async def expired_holds_at(session: AsyncSession, sku: str, site: str, now: float) -> list[Row[Any]]:
+    """Holds of one sku@site past their expiry that are not released yet (the expiry index finds them)."""
+    query = select(promises).where(
+        promises.c.status == "held",
+        promises.c.expires_at.is_not(None),
+        promises.c.expires_at <= now,
+        promises.c.sku == sku,
+        promises.c.site == site,
+    )
+    return list((await session.execute(query.order_by(promises.c.expires_at))).all())
+
+
+# ----------------------------------------------------------------------------- customer crosswalk
+
+
+async def set_customer_source(session: AsyncSession, source: str, source_id: str, golden_id: str) -> None:
+    """Remember a source record's golden id and re-key that record's order lines to it."""
+    statement = _insert(session, customer_sources).values(
+        source=source, source_id=source_id, golden_id=golden_id
+    )
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=["source", "source_id"], set_={"golden_id": golden_id})
+    )
+    where = and_(order_lines.c.customer_source == source, order_lines.c.customer_id == source_id)
+    await session.execute(update(order_lines).where(where).values(customer_key=golden_id))
+
+
+async def golden_of(session: AsyncSession, source: str, source_id: str) -> str | None:
+    query = select(customer_sources.c.golden_id).where(
+        customer_sources.c.source == source, customer_sources.c.source_id == source_id
+    )
+    value = (await session.execute(query)).scalar()
+    return None if value is None else str(value)
+
+
+async def reserved_total(session: AsyncSession, sku: str, site: str) -> float:
+    """All units reserved at a sku@site (for checks and tests)."""
+    query = select(func.coalesce(func.sum(reserved_days.c.quantity), 0.0)).where(
+        reserved_days.c.sku == sku, reserved_days.c.site == site
+    )
+    return float((await session.execute(query)).scalar() or 0.0)
