@@ -1,14 +1,17 @@
 """The fault suite's harness: a seeded workload, ledger processes to kill, the private parts, a checker.
 
-- ``workload(seed, n)``: order lines keyed by product (so one product's lines share a partition and
-  their order is defined); deterministic event ids, so a republished line is the same event.
+- ``workload(seed, n)``: master data first (a product upsert per SKU), then ``n`` order lines keyed by
+  product (so one product's lines share a partition and their order is defined) interleaved with
+  inventory positions, shipments of earlier lines and product updates; deterministic event ids and
+  bytes, so a republished record is the same event.
 - ``ChaosRun``: one scenario on a fresh database and topic namespace of the PRIVATE PostgreSQL + Kafka
   (scripts/chaosenv.sh): spawn/kill ``tests.support.chaos_ledger`` processes, publish until the broker
   acknowledged, restart the broker or the database through chaosenv.sh, wait until quiet.
 - ``check_exactly_once``: the checker. Expected values come from a plain loop over the acknowledged
   inputs, never from the service: totals = sum of quantities per product, one inbox row per event and
   consumer, each product's applied running quantities = the prefix sums of its lines in publish order,
-  zero lag, empty outbox backlog.
+  the latest master version / inventory position per product with no regression, shipped sums, zero
+  lag, empty outbox backlog.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from sqlalchemy import func, select
 
 from contracts import topics
 from contracts.envelope import deterministic_id, new_envelope, to_headers
-from contracts.erp import OrderLinePlaced
+from contracts.erp import InventoryPosition, OrderLinePlaced, ShipmentLineShipped
+from contracts.mdm import ProductUpserted
 from contracts.topics import all_topics
 from services.runtime.bus.factory import build_bus
 from services.runtime.bus.kafka import KafkaBus
@@ -42,8 +46,10 @@ from tests.support import chaos_ledger, ledger
 REPO = Path(__file__).resolve().parents[2]
 CHAOSENV = REPO / "scripts" / "chaosenv.sh"
 TEST_SECRET = "test-secret-0123456789abcdef0123456789"
-ORDER_GROUP, ECHO_GROUP = "segflow.ledger", "segflow.ledger-echo"
+ORDER_GROUP, ECHO_GROUP, FACTS_GROUP = "segflow.ledger", "segflow.ledger-echo", "segflow.ledger-facts"
+FACT_TOPICS = (topics.MDM_PRODUCTS, topics.WMS_INVENTORY, topics.WMS_SHIPMENTS)
 KafkaRecord = tuple[bytes, bytes, list[tuple[str, bytes]]]
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -57,14 +63,102 @@ class Line:
         return deterministic_id("chaos", f"L{self.n}")
 
 
-def workload(seed: int, count: int, products: int = 12) -> list[Line]:
-    """``count`` order lines over ``products`` SKUs, integer quantities 1..30 (exact float sums)."""
+@dataclass(frozen=True)
+class Fact:
+    """A master-data or stock record: ``kind`` product (value = list price), inventory (value = on
+    hand) or shipment (value = shipped quantity of order line ``order_n``). ``seq`` is its position in
+    the workload: its event time, so a key's records are newer in publish order."""
+
+    seq: int
+    kind: str
+    sku: str
+    value: float
+    lifecycle: str = "active"
+    order_n: int = -1
+
+    @property
+    def event_id(self) -> str:
+        return deterministic_id("chaos", f"{self.kind}{self.seq}")
+
+    @property
+    def topic(self) -> str:
+        return {"product": topics.MDM_PRODUCTS, "inventory": topics.WMS_INVENTORY}.get(
+            self.kind, topics.WMS_SHIPMENTS
+        )
+
+
+Item = Line | Fact
+
+
+def workload(seed: int, count: int, products: int = 12) -> list[Item]:
+    """Master data (one product upsert per SKU), then ``count`` order lines over ``products`` SKUs
+    (integer quantities 1..30: exact float sums) with an inventory position after every 8th line, a
+    shipment of an earlier line after every 6th and a product update after every 40th."""
     rng = random.Random(seed)
-    return [Line(n, f"SKU{rng.randrange(products):02d}", float(rng.randint(1, 30))) for n in range(count)]
+    skus = [f"SKU{p:02d}" for p in range(products)]
+    items: list[Item] = [
+        Fact(i, "product", sku, rng.randint(100, 9900) / 100, "npi") for i, sku in enumerate(skus)
+    ]
+    lines: list[Line] = []
+    for n in range(count):
+        lines.append(Line(n, rng.choice(skus), float(rng.randint(1, 30))))
+        items.append(lines[-1])
+        if n % 8 == 7:
+            items.append(Fact(len(items), "inventory", rng.choice(skus), float(rng.randint(0, 500))))
+        if n % 6 == 5:
+            shipped = rng.choice(lines)
+            items.append(Fact(len(items), "shipment", shipped.sku, shipped.quantity, order_n=shipped.n))
+        if n % 40 == 39:
+            items.append(Fact(len(items), "product", rng.choice(skus), rng.randint(100, 9900) / 100))
+    return items
+
+
+def order_lines(items: Sequence[Item]) -> list[Line]:
+    return [item for item in items if isinstance(item, Line)]
+
+
+def facts(items: Sequence[Item]) -> list[Fact]:
+    return [item for item in items if isinstance(item, Fact)]
+
+
+def fact_record(fact: Fact) -> KafkaRecord:
+    """The product upsert / inventory position / shipment line of ``fact``, keyed by its SKU."""
+    at = EPOCH + timedelta(seconds=fact.seq)
+    payload: ProductUpserted | InventoryPosition | ShipmentLineShipped
+    if fact.kind == "product":
+        payload = ProductUpserted(
+            source="chaos", source_id=fact.sku, name=f"Product {fact.sku}", base_uom="EA",
+            uom_conversions={"EA": 1, "CS": 12}, lifecycle=fact.lifecycle, category="chaos",  # type: ignore[arg-type]
+            lead_time_days=7, unit_cost=round(fact.value * 0.6, 2), list_price=fact.value, currency="EUR",
+            updated_at=at,
+        )  # fmt: skip
+        subject = fact.sku
+    elif fact.kind == "inventory":
+        payload = InventoryPosition(sku=fact.sku, site="S1", on_hand=fact.value, unit="EA", as_of=at)
+        subject = f"{fact.sku}@S1"
+    else:
+        payload = ShipmentLineShipped(
+            order_id=f"O{fact.order_n}", line_id="1", shipment_id=f"SH{fact.seq}", sku=fact.sku, site="S1",
+            quantity=fact.value, unit="EA", carrier="chaos-freight", shipped_at=at,
+        )  # fmt: skip
+        subject = f"O{fact.order_n}"
+    env = new_envelope(
+        source="erp/chaos", type=type(payload).EVENT_TYPE, subject=subject, payload=payload,
+        id=fact.event_id, time=at,
+    )  # fmt: skip
+    assert env.data is not None
+    return fact.sku.encode(), env.data, to_headers(env)
+
+
+def record(item: Item) -> tuple[str, KafkaRecord]:
+    """(topic, record) of any workload item."""
+    return (
+        (topics.ERP_ORDERS, order_record(item)) if isinstance(item, Line) else (item.topic, fact_record(item))
+    )
 
 
 def order_record(line: Line) -> KafkaRecord:
-    at = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=line.n)
+    at = EPOCH + timedelta(seconds=line.n)
     ev = OrderLinePlaced(
         order_id=f"O{line.n}",
         line_id="1",
@@ -103,15 +197,36 @@ def poison_records(sku: str, n: int) -> list[KafkaRecord]:
     ]
 
 
-def expected_state(lines: Sequence[Line]) -> dict[str, object]:
-    """The ledger's state after each line applied once, computed with a plain loop (the reference)."""
+def expected_state(items: Sequence[Item]) -> dict[str, object]:
+    """The ledger's state after each item applied once, in publish order, computed with a plain loop
+    (the reference): order totals and echoes, the last product version and inventory position per SKU
+    (no regressions), shipped sums."""
     totals: dict[str, list[float]] = {}
-    for line in lines:
-        qty, count = totals.get(line.sku, [0.0, 0])
-        totals[line.sku] = [qty + line.quantity, count + 1]
+    products: dict[str, tuple[str, float, int, int]] = {}
+    stock: dict[str, tuple[float, int, int]] = {}
+    shipped: dict[str, tuple[float, int]] = {}
+    for item in items:
+        if isinstance(item, Line):
+            qty, count = totals.get(item.sku, [0.0, 0])
+            totals[item.sku] = [qty + item.quantity, count + 1]
+        elif item.kind == "product":
+            products[item.sku] = (
+                item.lifecycle,
+                item.value,
+                products.get(item.sku, ("", 0.0, 0, 0))[2] + 1,
+                0,
+            )
+        elif item.kind == "inventory":
+            stock[item.sku] = (item.value, stock.get(item.sku, (0.0, 0, 0))[1] + 1, 0)
+        else:
+            q, c = shipped.get(item.sku, (0.0, 0))
+            shipped[item.sku] = (q + item.value, c + 1)
     return {
         "totals": sorted((sku, q, int(c)) for sku, (q, c) in totals.items()),
         "echoes": sorted((sku, "BIG" if q >= 100 else "SMALL", int(c)) for sku, (q, c) in totals.items()),
+        "products": sorted((sku, *v) for sku, v in products.items()),
+        "stock": sorted((sku, *v) for sku, v in stock.items()),
+        "shipped": sorted((sku, *v) for sku, v in shipped.items()),
     }
 
 
@@ -149,7 +264,7 @@ class ChaosRun:
     namespace: str
     log_dir: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    acked: list[Line] = field(default_factory=list)
+    acked: list[Item] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.settings = Settings(
@@ -241,11 +356,13 @@ class ChaosRun:
         )
 
     # --- publishing ------------------------------------------------------------------------------
-    async def publish_acked(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    async def publish_acked(
+        self, key: bytes, value: bytes, headers: list[tuple[str, bytes]], topic: str = topics.ERP_ORDERS
+    ) -> None:
         """Publish until the broker acknowledges (a fresh producer after any failure, e.g. broker down)."""
         while True:
             try:
-                await asyncio.wait_for(self.bus.publish(topics.ERP_ORDERS, key, value, headers), 15)
+                await asyncio.wait_for(self.bus.publish(topic, key, value, headers), 15)
                 return
             except Exception:  # TimeoutError too: the broker may be down
                 old = self.bus
@@ -254,13 +371,14 @@ class ChaosRun:
                     await asyncio.wait_for(old.stop(), 5)
                 await asyncio.sleep(0.5)
 
-    async def publish_lines(
-        self, lines: Sequence[Line], *, pause_every: int = 0, pause_s: float = 0.0
+    async def publish_items(
+        self, items: Sequence[Item], *, pause_every: int = 0, pause_s: float = 0.0
     ) -> None:
-        """Publish lines one by one, each acknowledged before the next (so per-key order is defined)."""
-        for i, line in enumerate(lines):
-            await self.publish_acked(*order_record(line))
-            self.acked.append(line)
+        """Publish items one by one, each acknowledged before the next (so per-key order is defined)."""
+        for i, item in enumerate(items):
+            topic, rec = record(item)
+            await self.publish_acked(*rec, topic=topic)
+            self.acked.append(item)
             if pause_every and (i + 1) % pause_every == 0:
                 await asyncio.sleep(pause_s)
 
@@ -271,9 +389,22 @@ class ChaosRun:
                 (await s.execute(select(func.count()).select_from(chaos_ledger.echo_log))).scalar_one()
             )
 
+    async def facts_applied(self) -> int:
+        """Master versions + inventory positions + shipment lines the facts consumer has applied."""
+        async with self.observer.db.read() as s:
+            total = 0
+            for col in (
+                chaos_ledger.products.c.versions,
+                chaos_ledger.stock.c.positions,
+                chaos_ledger.shipped.c.lines,
+            ):
+                total += int((await s.execute(select(func.coalesce(func.sum(col), 0)))).scalar_one())
+            return total
+
     async def lag(self) -> int:
         total = 0
-        for group, topic in ((ORDER_GROUP, topics.ERP_ORDERS), (ECHO_GROUP, topics.SEGMENTS_ASSIGNMENTS)):
+        pairs = [(ORDER_GROUP, topics.ERP_ORDERS), (ECHO_GROUP, topics.SEGMENTS_ASSIGNMENTS)]
+        for group, topic in [*pairs, *((FACTS_GROUP, t) for t in FACT_TOPICS)]:
             ends = await self.bus.end_offsets(topic)
             committed = await self.bus.committed(group, topic)
             total += sum(max(0, end - committed.get(p, 0)) for p, end in ends.items())
@@ -285,11 +416,12 @@ class ChaosRun:
             return int((await s.execute(q)).scalar_one())
 
     async def wait_quiet(self, what: str = "all work applied, lag zero") -> None:
-        """Every acknowledged line echoed, outbox drained and both groups' lag back to zero."""
+        """Every acknowledged line echoed and fact applied, outbox drained and all groups' lag zero."""
 
         async def quiet() -> bool:
             return (
-                await self.applied_count() >= len(self.acked)
+                await self.applied_count() >= len(order_lines(self.acked))
+                and await self.facts_applied() >= len(facts(self.acked))
                 and await self.backlog() == 0
                 and await self.lag() == 0
             )
@@ -313,32 +445,45 @@ class ChaosRun:
             ).all()
             inbox = (await s.execute(select(INBOX.c.consumer, INBOX.c.event_id))).all()
             outbox = (await s.execute(select(OUTBOX.c.id))).all()
+            tables = {}
+            for name, table in (
+                ("products", chaos_ledger.products),
+                ("stock", chaos_ledger.stock),
+                ("shipped", chaos_ledger.shipped),
+            ):
+                cols = [c for c in table.c if c.name not in ("updated_at", "as_of")]
+                tables[name] = sorted(tuple(r) for r in (await s.execute(select(*cols))).all())
         running: dict[str, list[float]] = defaultdict(list)
         for _eid, sku, qty in rows:
             running[sku].append(qty)
         return {
             **snap,
+            **tables,
             "running": dict(running),
             "applied_ids": [r[0] for r in rows],
-            "inbox": [(r[0], r[1]) for r in inbox],
-            "outbox_ids": [r[0] for r in outbox],
+            "inbox": sorted((r[0], r[1]) for r in inbox),  # sorted: heap order changes with updates
+            "outbox_ids": sorted(r[0] for r in outbox),
         }
 
 
-async def check_exactly_once(run: ChaosRun, lines: Sequence[Line]) -> dict[str, object]:
-    """Assert every invariant of DESIGN.md section 4 for the acknowledged ``lines``; returns the state."""
+async def check_exactly_once(run: ChaosRun, items: Sequence[Item]) -> dict[str, object]:
+    """Assert every invariant of DESIGN.md section 4 for the acknowledged ``items``; returns the state."""
     await run.wait_quiet()
     got = await run.state()
-    want = expected_state(lines)
-    # every acknowledged input has exactly one effect
+    want = expected_state(items)
+    lines = order_lines(items)
+    # every acknowledged input has exactly one effect (and master data / stock in per-key order)
     assert got["totals"] == want["totals"], "ledger totals differ from the sum of acknowledged inputs"
     assert got["echoes"] == want["echoes"], "assignment counts differ from one per input"
+    for name in ("products", "stock", "shipped"):
+        assert got[name] == want[name], f"{name} differ from the acknowledged master data / stock records"
     # no event id applied twice: one inbox row per (consumer, event), one outbox row per order line
     inbox = got["inbox"]
     assert isinstance(inbox, list)
     order_ids = sorted(eid for c, eid in inbox if c == "ledger")
     assert order_ids == sorted(line.event_id for line in lines)
     assert len([1 for c, _ in inbox if c == "ledger-echo"]) == len(lines)
+    assert sorted(eid for c, eid in inbox if c == "ledger-facts") == sorted(f.event_id for f in facts(items))
     applied_ids = got["applied_ids"]
     assert isinstance(applied_ids, list)
     assert len(applied_ids) == len(set(applied_ids)) == len(lines), "an assignment was applied twice"

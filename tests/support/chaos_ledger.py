@@ -4,7 +4,11 @@ Same consumers, groups, outbox and state as ``tests.support.ledger``; the echo c
 appends one ``chaos_echo_log`` row per applied assignment (event id, product, the running quantity the
 assignment carries) in the same transaction as its inbox claim. The checker reads the log to prove
 per-key order (each product's running quantities arrive as the prefix sums of its order lines, in
-publish order) and that no event id was applied twice. Runnable as a process:
+publish order) and that no event id was applied twice. A third consumer ("ledger-facts") keeps the
+master data and stock the workload also carries: per product the latest master version (product
+upserts), per product the latest inventory position, and the shipped quantity (shipment lines); a record
+older than the one already applied for its key counts as a regression (per-key order broken). Runnable
+as a process:
 ``python -m tests.support.chaos_ledger`` (SIGTERM = clean stop; fault points via SEGFLOW_FAULT_*).
 """
 
@@ -13,13 +17,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from datetime import UTC
 
 from pydantic import BaseModel
-from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
 from contracts.envelope import Envelope
+from contracts.erp import InventoryPosition, ShipmentLineShipped
+from contracts.mdm import ProductUpserted
 from contracts.segments import SegmentAssigned
 from services.runtime.bus.base import Bus
 from services.runtime.db import Database
@@ -35,6 +42,34 @@ echo_log = Table(
     Column("event_id", String(64), nullable=False),  # deliberately not unique: the checker asserts it
     Column("entity_id", String(128), nullable=False),
     Column("running_quantity", Float, nullable=False),
+)
+# The facts consumer's state: one row per product in each table (counts prove exactly-once, the
+# regression counters per-key order).
+products = Table(
+    "chaos_products",
+    log_metadata,
+    Column("sku", String(128), primary_key=True),
+    Column("lifecycle", String(32), nullable=False),
+    Column("list_price", Float, nullable=False),
+    Column("updated_at", String(40), nullable=False),  # ISO-8601 UTC: sorts like the instant
+    Column("versions", Integer, nullable=False),
+    Column("regressions", Integer, nullable=False),
+)
+stock = Table(
+    "chaos_stock",
+    log_metadata,
+    Column("sku", String(128), primary_key=True),
+    Column("on_hand", Float, nullable=False),
+    Column("as_of", String(40), nullable=False),
+    Column("positions", Integer, nullable=False),
+    Column("regressions", Integer, nullable=False),
+)
+shipped = Table(
+    "chaos_shipped",
+    log_metadata,
+    Column("sku", String(128), primary_key=True),
+    Column("quantity", Float, nullable=False),
+    Column("lines", Integer, nullable=False),
 )
 RUNNING_PREFIX = "running quantity "
 
@@ -55,8 +90,61 @@ async def on_assigned_logged(session: AsyncSession, env: Envelope, event: BaseMo
     )
 
 
+async def on_product_upserted(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
+    """Latest master version per product; an older ``updated_at`` than the stored one is a regression."""
+    assert isinstance(event, ProductUpserted)
+    stamp = event.updated_at.astimezone(UTC).isoformat()
+    row = (await session.execute(select(products).where(products.c.sku == event.source_id))).first()
+    if row is None:
+        await session.execute(
+            products.insert().values(
+                sku=event.source_id, lifecycle=event.lifecycle, list_price=event.list_price or 0.0,
+                updated_at=stamp, versions=1, regressions=0,
+            )
+        )  # fmt: skip
+        return
+    newer = stamp >= row.updated_at
+    values = {"versions": row.versions + 1, "regressions": row.regressions + (0 if newer else 1)}
+    if newer:
+        values |= {"lifecycle": event.lifecycle, "list_price": event.list_price or 0.0, "updated_at": stamp}
+    await session.execute(products.update().where(products.c.sku == event.source_id).values(**values))
+
+
+async def on_inventory_position(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
+    """Latest on-hand position per product; an older ``as_of`` than the stored one is a regression."""
+    assert isinstance(event, InventoryPosition)
+    stamp = event.as_of.astimezone(UTC).isoformat()
+    row = (await session.execute(select(stock).where(stock.c.sku == event.sku))).first()
+    if row is None:
+        await session.execute(
+            stock.insert().values(
+                sku=event.sku, on_hand=event.on_hand, as_of=stamp, positions=1, regressions=0
+            )
+        )
+        return
+    newer = stamp >= row.as_of
+    values = {"positions": row.positions + 1, "regressions": row.regressions + (0 if newer else 1)}
+    if newer:
+        values |= {"on_hand": event.on_hand, "as_of": stamp}
+    await session.execute(stock.update().where(stock.c.sku == event.sku).values(**values))
+
+
+async def on_shipment_shipped(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
+    """Shipped quantity and line count per product (a delta: applied twice would show)."""
+    assert isinstance(event, ShipmentLineShipped)
+    row = (await session.execute(select(shipped).where(shipped.c.sku == event.sku))).first()
+    if row is None:
+        await session.execute(shipped.insert().values(sku=event.sku, quantity=event.quantity, lines=1))
+    else:
+        await session.execute(
+            shipped.update()
+            .where(shipped.c.sku == event.sku)
+            .values(quantity=row.quantity + event.quantity, lines=row.lines + 1)
+        )
+
+
 async def create_log_table(db: Database) -> None:
-    """Create chaos_echo_log in the ledger's schema (the harness calls this once, before any process)."""
+    """Create chaos_echo_log and the facts tables in the ledger's schema (the harness calls this once, before any process)."""
     async with db.engine.begin() as conn:
         await conn.run_sync(log_metadata.create_all)
 
@@ -70,6 +158,16 @@ def build(settings: Settings, *, bus: Bus | None = None, transaction_batch: int 
     )
     host.add_consumer(
         [topics.SEGMENTS_ASSIGNMENTS], {"segflow.segment.assigned": on_assigned_logged}, name="ledger-echo"
+    )
+    host.add_consumer(
+        [topics.MDM_PRODUCTS, topics.WMS_INVENTORY, topics.WMS_SHIPMENTS],
+        {
+            "segflow.product.upserted": on_product_upserted,
+            "segflow.inventory.position": on_inventory_position,
+            "segflow.shipment.line.shipped": on_shipment_shipped,
+        },
+        name="ledger-facts",
+        transaction_batch=transaction_batch,
     )
     return host
 
