@@ -2,11 +2,13 @@
 metadata + SHA-256 chain, Merkle frontier, batched INSERT in one transaction per batch, chain-head row lock,
 signed tree heads) against a bare COPY-plus-hash loop on the same database in the same run.
 
-Workload: CloudEvents-shaped order records (8 ce_* headers, ~300-byte JSON payload), batches of 500 (the
-capture poll size). Baseline: per record ``sha256(payload)`` and ``sha256(prev || orjson(metadata))``, then
-asyncpg ``copy_records_to_table`` of the same columns into an unconstrained table. Goal (issue 6): the
-writer sustains at least 0.5x the baseline rate. Reads SEGFLOW_TEST_DATABASE_URL (a superuser URL); works in
-a fresh database that it drops afterwards.
+Workload: CloudEvents-shaped order records (8 ce_* headers, ~300-byte JSON payload), batches of 2000 (the
+capture poll size), fed through the capture loop's ``WritePipeline`` (the next batch is sealed while the
+current one commits). Baseline: per record ``sha256(payload)`` and ``sha256(prev || orjson(metadata))``,
+then asyncpg ``copy_records_to_table`` of the same columns into an unconstrained table, one transaction per
+batch. The machine is shared, so baseline and writer run interleaved ``ROUNDS`` times (each in a fresh
+database) and each side reports its best round. Goal (issue 6): the writer sustains at least 0.5x the
+baseline rate. Reads SEGFLOW_TEST_DATABASE_URL (a superuser URL); drops the databases it creates.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from bench._common import result, write
 from contracts import topics
 from services.audit import reader
 from services.audit.app import MIGRATIONS
-from services.audit.capture import ChainWriter
+from services.audit.capture import ChainWriter, WritePipeline
 from services.audit.config import AuditSettings
 from services.audit.keys import load_or_create
 from services.runtime.bus.base import Record
@@ -37,7 +39,8 @@ from services.runtime.migrate import upgrade
 from services.runtime.settings import Settings
 
 GOAL_RATIO = 0.5
-BATCH = 500
+BATCH = 2000
+ROUNDS = 3
 
 
 def records(n: int) -> list[Record]:
@@ -75,9 +78,11 @@ async def _measured(url: str, data_dir: Path, recs: list[Record]) -> tuple[float
     try:
         await upgrade(db, MIGRATIONS)
         writer = ChainWriter(db, load_or_create(settings, audit), audit)
+        pipeline = WritePipeline(writer)
         t0 = time.perf_counter()
         for i in range(0, len(recs), BATCH):
-            await writer.append(recs[i : i + BATCH])
+            await pipeline.push(recs[i : i + BATCH])
+        await pipeline.flush()
         elapsed = time.perf_counter() - t0
         check = await reader.verify_all(db, writer.signing)
     finally:
@@ -116,34 +121,56 @@ async def _baseline(dsn: str, recs: list[Record]) -> tuple[float, int]:
     return elapsed, int(count)
 
 
-async def _run(n: int, data_dir: Path) -> tuple[float, dict[str, Any], float, int]:
-    url = os.environ.get("SEGFLOW_TEST_DATABASE_URL", "").strip()
-    if not url:
-        raise RuntimeError("SEGFLOW_TEST_DATABASE_URL is not set (a PostgreSQL superuser URL)")
+async def _fresh_database(url: str) -> tuple[str, str]:
+    """(SQLAlchemy URL, asyncpg DSN) of a new database."""
     name = f"segflow_bench_{uuid.uuid4().hex[:12]}"
-    admin_dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(admin_dsn)
+    admin = await asyncpg.connect(_dsn(url))
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
     db_url = make_url(url).set(database=name).render_as_string(hide_password=False)
-    dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
-        recs = records(n)
-        base_s, base_count = await _baseline(dsn, recs)
-        meas_s, check = await _measured(db_url, data_dir, recs)
-    finally:
-        admin = await asyncpg.connect(admin_dsn)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-    return meas_s, check, base_s, base_count
+    return db_url, _dsn(db_url)
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _drop(url: str, db_url: str) -> None:
+    admin = await asyncpg.connect(_dsn(url))
+    await admin.execute(f'DROP DATABASE IF EXISTS "{make_url(db_url).database}" WITH (FORCE)')
+    await admin.close()
+
+
+async def _run(n: int, data_dir: Path, rounds: int) -> tuple[float, dict[str, Any], float, int]:
+    url = os.environ.get("SEGFLOW_TEST_DATABASE_URL", "").strip()
+    if not url:
+        raise RuntimeError("SEGFLOW_TEST_DATABASE_URL is not set (a PostgreSQL superuser URL)")
+    recs = records(n)
+    best_base, best_meas = float("inf"), float("inf")
+    check: dict[str, Any] = {}
+    base_count = 0
+    for r in range(rounds):  # interleaved: both sides see the same machine load
+        db_url, dsn = await _fresh_database(url)
+        try:
+            base_s, base_count = await _baseline(dsn, recs)
+            round_dir = data_dir / f"round{r}"
+            round_dir.mkdir(parents=True, exist_ok=True)
+            meas_s, check = await _measured(db_url, round_dir, recs)
+        finally:
+            await _drop(url, db_url)
+        if not check["ok"] or check["entries"] != n:
+            raise AssertionError(f"the appended chain does not verify: {check}")
+        best_base, best_meas = min(best_base, base_s), min(best_meas, meas_s)
+    return best_meas, check, best_base, base_count
 
 
 def run(smoke: bool = False) -> dict[str, Any]:
     import tempfile
 
     n = 1_000 if smoke else 100_000
+    rounds = 1 if smoke else ROUNDS
     with tempfile.TemporaryDirectory() as tmp:
-        meas_s, check, base_s, base_count = asyncio.run(_run(n, Path(tmp)))
+        meas_s, check, base_s, base_count = asyncio.run(_run(n, Path(tmp), rounds))
     measured_rate = n / meas_s
     baseline_rate = n / base_s
     return result(
@@ -151,6 +178,8 @@ def run(smoke: bool = False) -> dict[str, Any]:
         workload={
             "records": n,
             "batch": BATCH,
+            "rounds_interleaved": rounds,
+            "pipelined": True,
             "payload_bytes_approx": 300,
             "headers": 8,
             "database": "postgresql",
@@ -166,7 +195,7 @@ def run(smoke: bool = False) -> dict[str, Any]:
             "entries_per_s": baseline_rate,
             "seconds": base_s,
             "rows": base_count,
-            "method": "sha256 chain + asyncpg copy_records_to_table",
+            "method": "sha256 chain + asyncpg copy_records_to_table (best of the interleaved rounds)",
         },
         ratio={"append_vs_copy_hash": measured_rate / baseline_rate},
         goal=f"append rate >= {GOAL_RATIO}x the bare COPY-plus-hash rate",

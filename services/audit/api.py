@@ -119,6 +119,28 @@ async def verify(request: Request, _: Annotated[Principal, Depends(READERS)]) ->
     return await reader.verify_all(_db(request), _signing(request))
 
 
+@router.get("/checkpoints", responses={**AUTH_RESPONSES, **problem_responses(400)})
+async def checkpoints(
+    request: Request,
+    _: Annotated[Principal, Depends(READERS)],
+    after: Annotated[
+        int | None, Query(ge=0, description="tree size of the last head already seen (exclusive)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+) -> dict[str, Any]:
+    """Signed tree heads in ascending size after ``after``: the history an external monitor follows (it
+    checks each signature and a consistency proof between consecutive heads). ``next_after`` pages; when
+    null, poll again later with the last size seen."""
+    async with _db(request).read() as session:
+        heads = await store.checkpoints_after(session, after, limit)
+    return {
+        "items": [reader.head_json(h) for h in heads],
+        "next_after": heads[-1].tree_size if len(heads) == limit else None,
+        "last_tree_size": heads[-1].tree_size if heads else after,
+        "public_key": _signing(request).public_raw.hex(),
+    }
+
+
 @router.get("/checkpoints/latest", responses={**AUTH_RESPONSES, **problem_responses(404)})
 async def latest_checkpoint(request: Request, _: Annotated[Principal, Depends(READERS)]) -> dict[str, Any]:
     """The latest signed tree head and the public key that verifies it."""

@@ -17,7 +17,7 @@ class AuditSettings(BaseSettings):
 
     checkpoint_every_n: int = 1000
     checkpoint_every_s: float = 60.0
-    capture_batch: int = 500
+    capture_batch: int = 2000
     # where the Ed25519 signing key lives (PEM, PKCS#8); default <data_dir>/audit-signing-key.pem
     signing_key_file: Path | None = None
     # seconds between looks for new partner topics (segflow.segments.partner.*.v1) to capture

@@ -21,12 +21,15 @@ from services.audit.domain.erasure import ERASED, decrypt_view, is_encrypted
 from services.audit.domain.frontier import MerkleFrontier
 from services.audit.domain.merkle import (
     consistency_ranges,
+    fold_right,
     inclusion_ranges,
     leaf_hashes,
+    perfect_pieces,
     root_of_leaf_hashes,
 )
-from services.audit.domain.verify import verify_log
+from services.audit.domain.verify import LogVerifier
 from services.audit.keys import SigningKey
+from services.audit.sealing import SUBTREE_MIN_LEVEL
 from services.runtime.db import Database
 
 
@@ -134,27 +137,45 @@ async def segment_as_of(db: Database, dimension: str, entity_id: str, at_us: int
 # verification ---------------------------------------------------------------------------------------------
 
 
-async def verify_all(db: Database, signing: SigningKey) -> dict[str, Any]:
-    """Re-check the whole chain, the Merkle root at every tree head and every signature; compare the head."""
+VERIFY_CHUNK = 10_000
+
+
+async def verify_all(db: Database, signing: SigningKey, *, chunk: int = VERIFY_CHUNK) -> dict[str, Any]:
+    """Re-check the whole chain, the Merkle root at every tree head and every signature; compare the head.
+
+    Streams the log in chunks of ``chunk`` entries (keyset by seq) inside one read transaction (a snapshot
+    on PostgreSQL), verifying a chunk in a worker thread while the next one is read: memory is O(chunk)."""
     async with db.read() as session:
-        rows = await store.entries_in_order(session)
-        heads = await store.all_checkpoints(session)
+        await store.snapshot(session)
         head = await store.read_head(session)
-    entries = [store.chain_entry(r) for r in rows]
-    result = await asyncio.to_thread(verify_log, entries, heads, signing.public_raw)
-    if result.ok and len(entries) != head.size:
+        heads = await store.all_checkpoints(session)
+        verifier = LogVerifier(heads, signing.public_raw)
+        stored, last_hash, first = 0, None, 0
+        rows = await store.entries_in_order(session, first=first, limit=chunk)
+        while rows and verifier.failure is None:
+            entries = [store.chain_entry(r) for r in rows]
+            stored += len(entries)
+            last_hash = entries[-1].entry_hash
+            first = entries[-1].seq + 1
+            checking = asyncio.create_task(asyncio.to_thread(verifier.feed, entries))
+            rows = (
+                await store.entries_in_order(session, first=first, limit=chunk) if len(rows) == chunk else []
+            )
+            await checking
+        if verifier.failure is None and rows:
+            stored += len(rows)
+    result = verifier.finish()
+    if result.ok and stored != head.size:
         result = VerifyResult(
             False,
-            len(entries),
-            min(len(entries), head.size),
-            f"truncated: {len(entries)} entries stored, the chain head counts {head.size}",
+            stored,
+            min(stored, head.size),
+            f"truncated: {stored} entries stored, the chain head counts {head.size}",
         )
-    if result.ok and entries and entries[-1].entry_hash != head.last_hash:
-        result = VerifyResult(
-            False, len(entries), entries[-1].seq, "head_mismatch: last hash differs from head"
-        )
+    if result.ok and last_hash is not None and last_hash != head.last_hash:
+        result = VerifyResult(False, stored, stored - 1, "head_mismatch: last hash differs from head")
     doc = asdict(result)
-    doc["entries"] = len(entries)
+    doc["entries"] = stored
     doc["tree_heads"] = len(heads)
     doc["key_id"] = signing.key_id
     return doc
@@ -171,20 +192,63 @@ def head_json(head: SignedTreeHead) -> dict[str, object]:
     return tree_head_to_json(head)
 
 
+def _stored_key(lo: int, hi: int) -> tuple[int, int] | None:
+    """(level, index) of the stored subtree root covering exactly [lo, hi), if such a row is kept."""
+    size = hi - lo
+    level = size.bit_length() - 1
+    if level < SUBTREE_MIN_LEVEL or size & (size - 1) or lo % size:
+        return None
+    return level, lo >> level
+
+
+def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+async def range_roots(session: store.AsyncSession, ranges: list[tuple[int, int]]) -> list[bytes]:
+    """MTH of each leaf range with O(log n) reads: every range splits into perfect subtrees
+    (``perfect_pieces``); those of >= 2^SUBTREE_MIN_LEVEL leaves come from ``audit_subtrees`` in one query,
+    the smaller ones (at most one partial block per tree edge) from their entry hashes by seq range (a
+    missing subtree row, e.g. a log written before migration 0002, falls back to its entry hashes too)."""
+    pieces = [perfect_pieces(lo, hi) for lo, hi in ranges]
+    wanted = {k for ps in pieces for k in (_stored_key(lo, hi) for lo, hi in ps) if k is not None}
+    stored = await store.subtree_roots(session, wanted)
+    computed: dict[tuple[int, int], bytes] = {}
+    missing = [p for ps in pieces for p in ps if stored.get(_stored_key(*p) or (-1, -1)) is None]
+    for lo, hi in _merge_spans(missing):
+        hashes = leaf_hashes(await store.entry_hashes_between(session, lo, hi))
+        for a, b in missing:
+            if lo <= a and b <= hi:
+                computed[(a, b)] = root_of_leaf_hashes(hashes[a - lo : b - lo])
+    out = []
+    for ps in pieces:
+        roots = [stored.get(_stored_key(lo, hi) or (-1, -1)) or computed[(lo, hi)] for lo, hi in ps]
+        out.append(fold_right(roots))
+    return out
+
+
 async def inclusion_proof(db: Database, seq: int, head: SignedTreeHead) -> dict[str, Any]:
     async with db.read() as session:
-        hashes = await store.entry_hashes(session, head.tree_size)
-    leaves = await asyncio.to_thread(leaf_hashes, hashes)
-    path = await asyncio.to_thread(_hashes_for, inclusion_ranges(seq, head.tree_size), leaves)
-    return {"leaf_index": seq, "tree_size": head.tree_size, "entry_hash": hashes[seq].hex(), "proof": path}
+        entry_hash = await store.entry_hashes_between(session, seq, seq + 1)
+        path = await range_roots(session, inclusion_ranges(seq, head.tree_size))
+    return {
+        "leaf_index": seq,
+        "tree_size": head.tree_size,
+        "entry_hash": entry_hash[0].hex(),
+        "proof": [h.hex() for h in path],
+    }
 
 
 async def consistency_proof(db: Database, first: int, second: int) -> dict[str, Any]:
     async with db.read() as session:
-        hashes = await store.entry_hashes(session, second)
-    leaves = await asyncio.to_thread(leaf_hashes, hashes)
-    path = await asyncio.to_thread(_hashes_for, consistency_ranges(first, second), leaves)
-    return {"first": first, "second": second, "proof": path}
+        path = await range_roots(session, consistency_ranges(first, second))
+    return {"first": first, "second": second, "proof": [h.hex() for h in path]}
 
 
 async def export_lines(db: Database, signing: SigningKey, first: int, end: int) -> list[bytes]:

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +44,16 @@ entries = sa.Table(
     sa.Column("dedup_key", sa.String(64), nullable=False, unique=True),
     sa.Column("event_us", sa.BigInteger),
     sa.Column("captured_us", sa.BigInteger, nullable=False),
+)
+
+# Roots of completed perfect Merkle subtrees of 2^level leaves (level >= sealing.SUBTREE_MIN_LEVEL), leaves
+# [idx * 2^level, (idx + 1) * 2^level): proofs read O(log n) of these instead of every entry hash.
+subtrees = sa.Table(
+    "audit_subtrees",
+    metadata,
+    sa.Column("level", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("idx", BIGINT, primary_key=True, autoincrement=False),
+    sa.Column("root_hash", sa.LargeBinary, nullable=False),
 )
 
 checkpoints = sa.Table(
@@ -170,32 +179,12 @@ async def existing_dedup_keys(session: AsyncSession, keys: Sequence[str]) -> set
     return {r[0] for r in rows}
 
 
-def entry_row(entry: ChainEntry, *, dedup_key: str, event_us: int | None, captured_us: int) -> dict[str, Any]:
-    return {
-        "seq": entry.seq,
-        "topic": entry.topic,
-        "kafka_partition": entry.partition,
-        "kafka_offset": entry.offset,
-        "key": entry.key,
-        "headers": orjson.dumps(entry.headers).decode(),
-        "type": entry.type,
-        "subject": entry.subject,
-        "event_time": entry.event_time,
-        "event_id": entry.event_id,
-        "payload_sha256": entry.payload_sha256,
-        "payload": entry.payload,
-        "entry_hash": entry.entry_hash,
-        "dedup_key": dedup_key,
-        "event_us": event_us,
-        "captured_us": captured_us,
-    }
-
-
 ENTRY_COLUMNS: tuple[str, ...] = tuple(c.name for c in entries.columns)
 
 
-async def insert_entries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert in the session's transaction: binary COPY on PostgreSQL (asyncpg), executemany elsewhere."""
+async def insert_entries(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert rows (tuples in ``ENTRY_COLUMNS`` order) in the session's transaction: binary COPY on
+    PostgreSQL (asyncpg), executemany elsewhere."""
     if not rows:
         return
     if _dialect(session) == "postgresql" and _driver(session) == "asyncpg":
@@ -203,10 +192,51 @@ async def insert_entries(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
-        records = [tuple(row[c] for c in ENTRY_COLUMNS) for row in rows]
-        await driver.copy_records_to_table(entries.name, records=records, columns=list(ENTRY_COLUMNS))
+        await driver.copy_records_to_table(entries.name, records=rows, columns=list(ENTRY_COLUMNS))
         return
-    await session.execute(entries.insert(), list(rows))
+    await session.execute(entries.insert(), [dict(zip(ENTRY_COLUMNS, row, strict=True)) for row in rows])
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """True for a unique-constraint violation from asyncpg (raw COPY) or SQLAlchemy (any driver)."""
+    if isinstance(exc, sa.exc.IntegrityError):
+        exc = exc.orig or exc
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    if sqlstate is not None:
+        return bool(sqlstate == "23505")
+    return "UNIQUE constraint failed" in str(exc)
+
+
+async def insert_subtrees(session: AsyncSession, roots: Sequence[tuple[int, int, bytes]]) -> None:
+    """Store completed perfect subtree roots ``(level, index, root)`` (see ``subtrees``)."""
+    if roots:
+        await session.execute(
+            subtrees.insert(), [{"level": lv, "idx": i, "root_hash": r} for lv, i, r in roots]
+        )
+
+
+async def subtree_roots(
+    session: AsyncSession, wanted: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
+    """The stored roots among the wanted ``(level, index)`` subtrees (one query)."""
+    keys = sorted(set(wanted))
+    if not keys:
+        return {}
+    condition = sa.tuple_(subtrees.c.level, subtrees.c.idx).in_(keys)
+    rows = await session.execute(
+        sa.select(subtrees.c.level, subtrees.c.idx, subtrees.c.root_hash).where(condition)
+    )
+    return {(r.level, r.idx): bytes(r.root_hash) for r in rows}
+
+
+async def entry_hashes_between(session: AsyncSession, first: int, end: int) -> list[bytes]:
+    """Entry hashes of seq ``first .. end-1`` in order (one range read on the primary key)."""
+    rows = await session.execute(
+        sa.select(entries.c.entry_hash)
+        .where(entries.c.seq >= first, entries.c.seq < end)
+        .order_by(entries.c.seq)
+    )
+    return [bytes(r[0]) for r in rows]
 
 
 def chain_entry(row: Any) -> ChainEntry:
@@ -229,11 +259,22 @@ def chain_entry(row: Any) -> ChainEntry:
     )
 
 
-async def entries_in_order(session: AsyncSession, *, first: int = 0, end: int | None = None) -> list[Any]:
-    """Rows with ``first <= seq < end`` in seq order (all columns)."""
+async def snapshot(session: AsyncSession) -> None:
+    """PostgreSQL: make the rest of this read transaction one snapshot (REPEATABLE READ); SQLite's read
+    transaction already is one."""
+    if _dialect(session) == "postgresql":
+        await session.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+
+
+async def entries_in_order(
+    session: AsyncSession, *, first: int = 0, end: int | None = None, limit: int | None = None
+) -> list[Any]:
+    """Rows with ``first <= seq < end`` in seq order (all columns), at most ``limit`` of them."""
     query = sa.select(entries).where(entries.c.seq >= first).order_by(entries.c.seq)
     if end is not None:
         query = query.where(entries.c.seq < end)
+    if limit is not None:
+        query = query.limit(limit)
     return list((await session.execute(query)).all())
 
 
@@ -279,9 +320,12 @@ async def search_entries(
 
 async def latest_for_key(session: AsyncSession, *, topic: str, key: str, at_or_before_us: int) -> Any | None:
     """The last entry of ``topic`` with record key ``key`` whose event time is at or before the instant."""
+    # the topic as a literal so the planner can use the partial index ix_audit_entries_assignment_key
+    # (migration 0002: (key, event_us) WHERE topic = the assignments topic) under prepared statements
+    same_topic = entries.c.topic == sa.literal(topic, literal_execute=True)
     query = (
         sa.select(entries)
-        .where(entries.c.topic == topic, entries.c.key == key, entries.c.event_us <= at_or_before_us)
+        .where(same_topic, entries.c.key == key, entries.c.event_us <= at_or_before_us)
         .order_by(entries.c.event_us.desc(), entries.c.seq.desc())
         .limit(1)
     )
@@ -328,6 +372,14 @@ def _tree_head(row: Any) -> SignedTreeHead:
 async def all_checkpoints(session: AsyncSession) -> list[SignedTreeHead]:
     rows = await session.execute(sa.select(checkpoints).order_by(checkpoints.c.tree_size))
     return [_tree_head(r) for r in rows]
+
+
+async def checkpoints_after(session: AsyncSession, after: int | None, limit: int) -> list[SignedTreeHead]:
+    """Tree heads with ``tree_size > after`` (all when None), ascending by size, at most ``limit``."""
+    query = sa.select(checkpoints).order_by(checkpoints.c.tree_size).limit(limit)
+    if after is not None:
+        query = query.where(checkpoints.c.tree_size > after)
+    return [_tree_head(r) for r in await session.execute(query)]
 
 
 async def latest_checkpoint(session: AsyncSession) -> SignedTreeHead | None:

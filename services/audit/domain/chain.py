@@ -111,6 +111,38 @@ def canonical_metadata(entry: ChainEntry) -> bytes:
     )
 
 
+def canonical_fields(
+    seq: int,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: str | None,
+    headers: tuple[tuple[str, str], ...],
+    type: str | None,
+    subject: str | None,
+    event_time: str | None,
+    event_id: str | None,
+    payload_sha256: str | None,
+) -> bytes:
+    """``canonical_metadata`` of the entry these fields would make, without building the entry first (the
+    capture writer seals from fields; equality with ``canonical_metadata`` is tested)."""
+    return _dumps(
+        {
+            "event_id": event_id,
+            "event_time": event_time,
+            "headers": headers,
+            "key": key,
+            "offset": offset,
+            "partition": partition,
+            "payload_sha256": payload_sha256,
+            "seq": seq,
+            "subject": subject,
+            "topic": topic,
+            "type": type,
+        }
+    )
+
+
 def chain_hash(prev_hash: bytes, canonical: bytes) -> bytes:
     """``entry_hash = SHA-256(prev_hash || canonical_metadata)``."""
     return hashlib.sha256(prev_hash + canonical).digest()
@@ -208,7 +240,7 @@ def verify_chain(
     ``deep`` also checks the canonical bytes against the generic ``rfc8785`` serialiser.
     """
     sha256 = hashlib.sha256
-    canonical_of = canonical_metadata
+    dumps = _dumps
     expected_seq = first_seq
     checked = 0
     for entry in entries:
@@ -221,17 +253,33 @@ def verify_chain(
                 f"sequence_break: expected seq {expected_seq}, found {entry.seq} (row {detail})",
             )
         payload = entry.payload
+        digest = entry.payload_sha256
         if payload is None:
-            if entry.payload_sha256 is not None:
+            if digest is not None:
                 return VerifyResult(False, checked, expected_seq, "payload_hash_mismatch: payload missing")
-        elif sha256(payload).hexdigest() != entry.payload_sha256:
+        elif sha256(payload).hexdigest() != digest:
             return VerifyResult(
                 False,
                 checked,
                 expected_seq,
                 "payload_hash_mismatch: stored bytes do not match payload_sha256",
             )
-        canonical = canonical_of(entry)
+        # canonical_metadata(entry) inlined (this loop is the verification hot path; equality is tested)
+        canonical = dumps(
+            {
+                "event_id": entry.event_id,
+                "event_time": entry.event_time,
+                "headers": entry.headers,
+                "key": entry.key,
+                "offset": entry.offset,
+                "partition": entry.partition,
+                "payload_sha256": digest,
+                "seq": expected_seq,
+                "subject": entry.subject,
+                "topic": entry.topic,
+                "type": entry.type,
+            }
+        )
         if deep and not _is_rfc8785(canonical, entry):
             return VerifyResult(False, checked, expected_seq, "non_canonical_metadata: differs from RFC 8785")
         prev_hash = sha256(prev_hash + canonical).digest()

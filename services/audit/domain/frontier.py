@@ -44,6 +44,23 @@ class MerkleFrontier:
         self._hashes.append(hashed)
         self._size += 1
 
+    def append_completing(self, leaf: bytes, min_level: int) -> list[tuple[int, int, bytes]]:
+        """Add one leaf and return ``(level, index, root)`` of every perfect subtree of ``2^level`` leaves
+        (``level >= min_level >= 1``) the append completes; it covers leaves
+        ``[index * 2^level, (index + 1) * 2^level)``, so ``index = (size_after >> level) - 1``."""
+        hashed = leaf_hash(leaf)
+        n, level, size_after = self._size, 0, self._size + 1
+        done: list[tuple[int, int, bytes]] = []
+        while n & 1:
+            hashed = node_hash(self._hashes.pop(), hashed)
+            n >>= 1
+            level += 1
+            if level >= min_level:
+                done.append((level, (size_after >> level) - 1, hashed))
+        self._hashes.append(hashed)
+        self._size = size_after
+        return done
+
     def extend(self, leaves: Iterable[bytes]) -> None:
         for leaf in leaves:
             self.append(leaf)

@@ -106,6 +106,31 @@ def consistency_ranges(old_size: int, new_size: int) -> list[Range]:
     return out
 
 
+def perfect_pieces(lo: int, hi: int) -> list[Range]:
+    """The perfect subtrees whose right fold is MTH(D[lo:hi]): one per 1-bit of ``hi - lo``, largest first
+    (``[lo, lo + 2^b1), [lo + 2^b1, lo + 2^b1 + 2^b2), ...``), because the RFC 9162 split puts the largest
+    power of two < n on the left and recurses on the right."""
+    if not 0 <= lo <= hi:
+        raise ValueError(f"need 0 <= lo <= hi, got {lo}, {hi}")
+    out: list[Range] = []
+    start, rest = lo, hi - lo
+    while rest:
+        size = 1 << (rest.bit_length() - 1)
+        out.append((start, start + size))
+        start, rest = start + size, rest - size
+    return out
+
+
+def fold_right(roots: Sequence[bytes]) -> bytes:
+    """``r = roots[-1]; r = H(0x01 || roots[i] || r)`` for i from the right: MTH from ``perfect_pieces`` roots."""
+    if not roots:
+        return EMPTY_ROOT
+    r = roots[-1]
+    for h in reversed(roots[:-1]):
+        r = node_hash(h, r)
+    return r
+
+
 def _proof_from_ranges(ranges: list[Range], hashes: Sequence[bytes]) -> list[bytes]:
     return [root_of_leaf_hashes(hashes[lo:hi]) for lo, hi in ranges]
 
