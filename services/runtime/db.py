@@ -5,11 +5,14 @@ Rules:
   service's tables are unqualified in its store and migrations.
 - SQLite (embedded mode): one file per service under the data directory, WAL journal.
 - Handlers never commit; ``unit_of_work()`` commits when the block succeeds and rolls back otherwise.
+- SQLite: units of work of one process are queued on one lock (SQLite has a single writer); never open
+  a unit of work while holding another one of the same database.
 - Nothing connects before ``start()``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -79,6 +82,9 @@ class Database:
         self.schema = service if self.is_postgres else None
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
+        # SQLite has one writer per file and fails (SQLITE_BUSY, no waiting) when a read transaction
+        # tries to upgrade after another connection wrote; queue this process's writers instead.
+        self._sqlite_writer = asyncio.Lock() if not self.is_postgres else None
 
     @staticmethod
     def _sqlite_url_for(service: str, settings: Settings) -> str:
@@ -133,7 +139,11 @@ class Database:
         """A transaction: commit on success, roll back on any exception."""
         if self._sessions is None:
             raise RuntimeError(f"database of {self.service} not started")
-        async with self._sessions() as session, session.begin():
+        if self._sqlite_writer is None:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        async with self._sqlite_writer, self._sessions() as session, session.begin():
             yield session
 
     @asynccontextmanager
