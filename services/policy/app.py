@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
 from contracts.envelope import Envelope
-from services.policy import api, api_kpis, api_proposals, handlers, store
+from services.policy import api, api_echelon, api_kpis, api_proposals, handlers, store
 from services.policy.evaluation import AlertSettings, KpiEvaluator
 from services.policy.proposals import ProposalRunner
 from services.runtime.bus.base import Bus
@@ -61,7 +61,7 @@ def build(
         evaluator.after_commit()
 
     consumer.after_commit = after_commit
-    host.routers.extend([api.router, api_proposals.router, api_kpis.router])
+    host.routers.extend([api.router, api_echelon.router, api_proposals.router, api_kpis.router])
     host.state["proposals"] = runner
     host.state["evaluator"] = evaluator
     stop = host.stop
