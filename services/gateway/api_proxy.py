@@ -36,11 +36,17 @@ def Id() -> Any:
 
 
 OPTS: dict[str, Any] = {"responses": {**JSON_OBJECT, **PROXY_RESPONSES}, "response_class": JSONResponse}
+CREATED_OPTS: dict[str, Any] = {
+    "responses": {**PROXY_RESPONSES, 201: JSON_OBJECT[200], 202: JSON_OBJECT[200]},
+    "response_class": JSONResponse,
+}
 reader = require_roles("planner", "approver", "finance")
 planner = require_roles("planner")
 approver = require_roles("approver")
 finance_reader = require_roles("planner", "finance")
-auditor = require_roles("approver", "finance")
+auditor = require_roles("planner", "finance")
+planner_only = require_roles("planner")
+finance_only = require_roles("finance")
 AnyBody = Body(default_factory=dict, description="passed to the owning service as is")
 
 
@@ -205,7 +211,13 @@ async def get_run(
     return await forward(request, principal, "classifier", "GET", f"/v1/runs/{seg(run_id)}")
 
 
-@router.post("/v1/overrides", tags=["overrides"], summary="Request an override (four-eyes)", **OPTS)
+@router.post(
+    "/v1/overrides",
+    tags=["overrides"],
+    summary="Request an override (four-eyes)",
+    status_code=201,
+    **CREATED_OPTS,
+)
 async def request_override(
     request: Request, body: dict[str, Any] = AnyBody, principal: Principal = Depends(planner)
 ) -> JSONResponse:
@@ -281,9 +293,10 @@ async def policy_parameters(
     sku: str | None = Query(None, max_length=256),
     site: str | None = Query(None, max_length=256),
     segment: str | None = Query(None, max_length=256),
+    limit: int | None = Query(None, ge=1, le=5000),
     principal: Principal = Depends(reader),
 ) -> JSONResponse:
-    params = _q(sku=sku, site=site, segment=segment)
+    params = _q(sku=sku, site=site, segment=segment, limit=limit)
     return await forward(request, principal, "policy", "GET", "/v1/policy/parameters", params=params)
 
 
@@ -301,7 +314,13 @@ async def policy_simulate(
     return await forward(request, principal, "policy", "POST", "/v1/policy/simulate", json_body=body)
 
 
-@router.post("/v1/policy/proposals", tags=["policy"], summary="Propose a policy change", **OPTS)
+@router.post(
+    "/v1/policy/proposals",
+    tags=["policy"],
+    summary="Propose a policy change",
+    status_code=202,
+    **CREATED_OPTS,
+)
 async def create_proposal(
     request: Request, body: dict[str, Any] = AnyBody, principal: Principal = Depends(planner)
 ) -> JSONResponse:
@@ -310,7 +329,7 @@ async def create_proposal(
 
 @router.get("/v1/policy/proposals/{proposal_id}", tags=["policy"], summary="One proposal", **OPTS)
 async def get_proposal(
-    request: Request, proposal_id: str = Id(), principal: Principal = Depends(reader)
+    request: Request, proposal_id: str = Id(), principal: Principal = Depends(planner_only)
 ) -> JSONResponse:
     return await forward(request, principal, "policy", "GET", f"/v1/policy/proposals/{seg(proposal_id)}")
 
@@ -327,30 +346,39 @@ async def publish_proposal(
 
 
 @router.get("/v1/policy/reconciliation", tags=["policy"], summary="ERP vs policy reconciliation", **OPTS)
-async def reconciliation(request: Request, principal: Principal = Depends(finance_reader)) -> JSONResponse:
-    return await forward(request, principal, "policy", "GET", "/v1/policy/reconciliation")
+async def reconciliation(
+    request: Request,
+    threshold: float | None = Query(None, ge=0, le=1e9, description="relative delta flagged beyond"),
+    absolute: float | None = Query(None, ge=0, le=1e12, description="and absolute delta flagged beyond"),
+    flagged_only: bool | None = None,
+    principal: Principal = Depends(finance_reader),
+) -> JSONResponse:
+    params = _q(threshold=threshold, absolute=absolute, flagged_only=flagged_only)
+    return await forward(request, principal, "policy", "GET", "/v1/policy/reconciliation", params=params)
 
 
 @router.get("/v1/kpis", tags=["kpis"], summary="KPI series per segment", **OPTS)
 async def kpis(
     request: Request,
     segment: str | None = Query(None, max_length=256),
-    kpi: str | None = Query(None, max_length=64),
-    window: str | None = Query(None, max_length=32),
+    kpi: Literal["line_fill_rate", "otif", "perfect_order"] | None = None,
+    window: int | None = Query(None, ge=1, le=104, description="rolling window in weeks"),
+    by: Literal["segment", "region", "product_line"] | None = None,
     principal: Principal = Depends(reader),
 ) -> JSONResponse:
-    return await forward(
-        request, principal, "policy", "GET", "/v1/kpis", params=_q(segment=segment, kpi=kpi, window=window)
-    )
+    params = _q(segment=segment, kpi=kpi, window=window, by=by)
+    return await forward(request, principal, "policy", "GET", "/v1/kpis", params=params)
 
 
 @router.get("/v1/alerts", tags=["kpis"], summary="KPI alerts", **OPTS)
 async def alerts(
     request: Request,
     status: Literal["open", "cleared"] | None = None,
+    segment: str | None = Query(None, max_length=256),
     principal: Principal = Depends(reader),
 ) -> JSONResponse:
-    return await forward(request, principal, "policy", "GET", "/v1/alerts", params=_q(status=status))
+    params = _q(status=status, segment=segment)
+    return await forward(request, principal, "policy", "GET", "/v1/alerts", params=params)
 
 
 # --------------------------------------------------------------------------- allocator
@@ -360,7 +388,7 @@ async def alerts(
 async def atp(
     request: Request,
     sku: str = Query(min_length=1, max_length=256),
-    site: str | None = Query(None, max_length=256),
+    site: str = Query(min_length=1, max_length=256),
     principal: Principal = Depends(require_roles("planner", "service")),
 ) -> JSONResponse:
     status, data = await call_json(request, "allocator", "GET", "/v1/atp", params=_q(sku=sku, site=site))
@@ -371,13 +399,13 @@ async def atp(
 @router.get("/v1/allocations", tags=["allocation"], summary="Recent allocation decisions", **OPTS)
 async def allocations(
     request: Request,
-    sku: str | None = Query(None, max_length=256),
-    site: str | None = Query(None, max_length=256),
-    principal: Principal = Depends(finance_reader),
+    sku: str | None = Query(None, min_length=1, max_length=256),
+    site: str | None = Query(None, min_length=1, max_length=256),
+    limit: int | None = Query(None, ge=1, le=1000),
+    principal: Principal = Depends(require_roles("planner", "service")),
 ) -> JSONResponse:
-    return await forward(
-        request, principal, "allocator", "GET", "/v1/allocations", params=_q(sku=sku, site=site)
-    )
+    params = _q(sku=sku, site=site, limit=limit)
+    return await forward(request, principal, "allocator", "GET", "/v1/allocations", params=params)
 
 
 @router.post("/v1/backorders/runs", tags=["allocation"], summary="Start a backorder run", **OPTS)
@@ -389,7 +417,7 @@ async def backorder_run(
 
 @router.get("/v1/backorders/runs/{run_id}", tags=["allocation"], summary="One backorder run", **OPTS)
 async def get_backorder_run(
-    request: Request, run_id: str = Id(), principal: Principal = Depends(reader)
+    request: Request, run_id: str = Id(), principal: Principal = Depends(planner_only)
 ) -> JSONResponse:
     return await forward(request, principal, "allocator", "GET", f"/v1/backorders/runs/{seg(run_id)}")
 
@@ -400,13 +428,19 @@ async def get_backorder_run(
 @router.get("/v1/audit/entries", tags=["audit"], summary="Audit log entries", **OPTS)
 async def audit_entries(
     request: Request,
+    subject: str | None = Query(None, max_length=512),
+    type: str | None = Query(None, max_length=256),
+    topic: str | None = Query(None, max_length=256),
+    key: str | None = Query(None, max_length=512, description="record key, e.g. customer:C1"),
+    from_: str | None = Query(None, alias="from", max_length=64, description="event time >= (RFC 3339)"),
+    to: str | None = Query(None, max_length=64, description="event time < (RFC 3339)"),
     cursor: str | None = Query(None, max_length=512),
     limit: int = Query(100, ge=1, le=1000),
     principal: Principal = Depends(auditor),
 ) -> JSONResponse:
-    return await forward(
-        request, principal, "audit", "GET", "/v1/audit/entries", params=_q(cursor=cursor, limit=limit)
-    )
+    params = _q(subject=subject, type=type, topic=topic, key=key, to=to, cursor=cursor, limit=limit)
+    params.update(_q(**{"from": from_}))
+    return await forward(request, principal, "audit", "GET", "/v1/audit/entries", params=params)
 
 
 @router.get(
@@ -471,5 +505,12 @@ async def audit_erasure(
         **PROXY_RESPONSES,
     },
 )
-async def audit_export(request: Request, principal: Principal = Depends(auditor)) -> Response:
-    return await forward_text(request, "audit", "/v1/audit/export")
+async def audit_export(
+    request: Request,
+    from_: int | None = Query(None, alias="from", ge=0, le=2**62, description="first seq"),
+    to: int | None = Query(None, ge=0, le=2**62, description="end seq (exclusive)"),
+    principal: Principal = Depends(finance_only),
+) -> Response:
+    params = _q(to=to)
+    params.update(_q(**{"from": from_}))
+    return await forward_text(request, "audit", "/v1/audit/export", params=params)

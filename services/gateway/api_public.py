@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from services.gateway import store
-from services.gateway.atp_cache import load_atp, remember_atp, schedule_refresh
+from services.gateway.atp_cache import load_atp, schedule_refresh
 from services.gateway.domain.degraded import confirm_from_snapshot
 from services.gateway.domain.token_bucket import retry_after_header
 from services.gateway.proxying import PROXY_RESPONSES, call_json, down_problem, problem_from, upstreams_of
@@ -62,7 +62,7 @@ async def promise(
             f"rate limit of {limiter.rate:g} requests/s exceeded",
             headers={"Retry-After": retry_after_header(wait_s)},
         )
-    payload = body.model_dump(mode="json")
+    payload = body.model_dump(mode="json", exclude_none=True)
     try:
         response = await upstreams_of(request).call(
             "allocator",
@@ -78,8 +78,8 @@ async def promise(
         raise problem_from(response, "allocator")
     data = response.json()
     if isinstance(data, dict):
-        await remember_atp(host, body.sku, body.site, data.get("atp") or {}, source="promise")
-        schedule_refresh(host, body.sku, body.site, request.headers.get("authorization"))
+        resolved_site = data.get("site") if isinstance(data.get("site"), str) else body.site
+        schedule_refresh(host, body.sku, body.site, request.headers.get("authorization"), resolved_site)
         data = {**data, "degraded": False}
     return JSONResponse(data, status_code=response.status_code)
 

@@ -53,8 +53,16 @@ async def load_atp(
         return await store.load_atp(session, atp_key(sku, site))
 
 
-def schedule_refresh(host: ServiceHost, sku: str, site: str | None, authorization: str | None) -> None:
-    """Fetch GET /v1/atp in the background unless this sku@site was refreshed recently."""
+def schedule_refresh(
+    host: ServiceHost, sku: str, site: str | None, authorization: str | None, resolved_site: str | None = None
+) -> None:
+    """Fetch GET /v1/atp in the background unless this sku@site was refreshed recently.
+
+    ``site`` is the site the caller asked for (None: the allocator's default site), under which the
+    snapshot is kept; ``resolved_site`` the site the allocator answered with, which is queried."""
+    query_site = resolved_site or site
+    if query_site is None:  # the allocator's ATP needs a site; nothing to refresh
+        return
     last: dict[str, float] = host.state.setdefault("atp_refreshed", {})
     key = atp_key(sku, site)
     now = time.monotonic()
@@ -62,17 +70,19 @@ def schedule_refresh(host: ServiceHost, sku: str, site: str | None, authorizatio
         return
     last[key] = now
     tasks: set[asyncio.Task[None]] = host.state.setdefault("atp_tasks", set())
-    task = asyncio.create_task(_refresh(host, sku, site, authorization))
+    task = asyncio.create_task(_refresh(host, sku, site, authorization, query_site))
     tasks.add(task)
     task.add_done_callback(tasks.discard)
 
 
-async def _refresh(host: ServiceHost, sku: str, site: str | None, authorization: str | None) -> None:
+async def _refresh(
+    host: ServiceHost, sku: str, site: str | None, authorization: str | None, query_site: str
+) -> None:
     upstreams = host.state.get("upstreams")
     if upstreams is None:
         return
     try:
-        params = {"sku": sku, "site": site}
+        params = {"sku": sku, "site": query_site}
         response = await upstreams.call(
             "allocator", "GET", "/v1/atp", authorization=authorization, params=params, retries=1
         )

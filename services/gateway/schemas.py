@@ -17,11 +17,18 @@ class _Strict(BaseModel):
 class PromiseRequest(_Strict):
     idempotency_key: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
     customer_id: str = Field(min_length=1, max_length=256)
+    customer_source: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="source system of customer_id (e.g. SAP-EU); the allocator resolves it to the golden id",
+    )
     sku: str = Field(min_length=1, max_length=256)
     site: str | None = Field(default=None, min_length=1, max_length=256)
-    quantity: float = Field(gt=0, le=1e9, allow_inf_nan=False)
+    quantity: int = Field(ge=1, le=10**9, description="whole units (the allocator promises whole units)")
     requested_date: dt.date
     reserve: bool = True
+    channel: str | None = Field(default=None, max_length=256)
 
 
 class Confirmation(BaseModel):
@@ -95,7 +102,10 @@ class WebhookCreated(BaseModel):
     id: str
     url: str
     secret: str = Field(
-        description="shown once: verify X-Segflow-Signature = sha256=HMAC-SHA256(secret, body)"
+        description=(
+            "shown once: verify X-Segflow-Signature = sha256=hex(HMAC-SHA256(secret, "
+            "X-Segflow-Timestamp + '.' + raw body)) and reject timestamps older than 5 minutes"
+        )
     )
     created_at: str
 

@@ -1,7 +1,8 @@
 """The webhook delivery worker: posts due deliveries, signed, and applies retry / dead-letter rules.
 
-Headers of each POST: ``X-Segflow-Signature: sha256=<hex HMAC-SHA256(secret, body)>``,
-``X-Segflow-Timestamp`` (unix seconds), ``X-Segflow-Delivery`` (delivery id). A 2xx answer delivers;
+Headers of each POST: ``X-Segflow-Timestamp`` (unix seconds of this attempt), ``X-Segflow-Signature:
+sha256=<hex HMAC-SHA256(secret, "{timestamp}.{body}")>`` and ``X-Segflow-Delivery`` (delivery id); see
+services/gateway/domain/webhooks.py for the receiver's check (``verify_delivery``). A 2xx answer delivers;
 anything else (or no answer) counts as a failed attempt: retried after backoff_s(attempts), dead after
 ``gateway_webhook_max_attempts`` attempts (listed, replayable).
 """
@@ -34,10 +35,11 @@ async def deliver_due(
 
     async def attempt(delivery: store.Delivery) -> None:
         body = delivery.body.encode()
+        timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
-            "X-Segflow-Signature": sign(delivery.secret, body),
-            "X-Segflow-Timestamp": str(int(time.time())),
+            "X-Segflow-Signature": sign(delivery.secret, timestamp, body),
+            "X-Segflow-Timestamp": str(timestamp),
             "X-Segflow-Delivery": delivery.id,
         }
         attempts = delivery.attempts + 1

@@ -129,6 +129,7 @@ async def test_sign_in_matrix_filter_entity_override_and_chart(served_gateway: A
     # an approver may not read allocations: the view says so
     await page.click("nav a[data-view=allocation]")
     await page.fill("input[name=sku]", "SKU-001")
+    await page.fill("input[name=site]", "W1")
     await page.click("#f button")
     await expect(page.locator("#atp")).to_contain_text("requires one of the roles")
 
@@ -137,6 +138,7 @@ async def test_sign_in_matrix_filter_entity_override_and_chart(served_gateway: A
     await _sign_in(page, url, role="planner", subject="pia")
     await page.click("nav a[data-view=allocation]")
     await page.fill("input[name=sku]", "SKU-001")
+    await page.fill("input[name=site]", "W1")
     await page.click("#f button")
     await expect(page.locator("#atp svg rect")).to_have_count(2)
     await expect(page.locator("#dec")).to_contain_text("C1")

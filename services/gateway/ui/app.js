@@ -275,7 +275,7 @@ views.kpis = async (main) => {
     for (const s of series) (byKpi[s.kpi || "kpi"] ||= []).push(s);
     $("#charts").innerHTML = Object.entries(byKpi).map(([kpi, list]) => {
       const target = list.length === 1 && typeof list[0].target === "number" ? list[0].target : null;
-      const chart = lineChart(list.map((s) => ({ name: s.segment, points: (s.points || s.values || []).map((p) => ({ label: String(p.window ?? p.at ?? p.date ?? ""), y: Number(p.value ?? p.y) })) })), { target });
+      const chart = lineChart(list.map((s) => ({ name: s.segment ?? s.group, points: (s.points || s.values || []).map((p) => ({ label: String(p.week_start ?? p.window ?? p.at ?? p.date ?? ""), y: Number(p.value ?? p.y) })) })), { target });
       const targets = list.filter((s) => typeof s.target === "number").map((s) => `${esc(s.segment)} ${pct(s.target)}`).join(" · ");
       return `<div class="panel" data-testid="kpi-${esc(kpi)}"><h2>${esc(kpi.toUpperCase())}</h2>${chart}${targets ? `<p class="masked">Targets: ${targets}</p>` : ""}</div>`;
     }).join("") || '<div class="panel"><p class="empty">No KPI series yet.</p></div>';
@@ -285,11 +285,11 @@ views.kpis = async (main) => {
 views.allocation = async (main, params) => {
   const sku = params.get("sku") || "", site = params.get("site") || "";
   main.innerHTML = `<h1>Allocation by SKU</h1><p class="sub">Available-to-promise by day and the latest allocation decisions with their explanation.</p>
-  <form class="filters" id="f"><label>SKU <input name="sku" value="${esc(sku)}" required></label><label>Site <input name="site" value="${esc(site)}"></label><button class="primary">Show</button></form>
-  <div class="grid"><div class="panel" id="atp"><h2>ATP</h2><p class="empty">Choose a SKU.</p></div><div class="panel" id="dec"><h2>Decisions</h2><p class="empty">Choose a SKU.</p></div></div>`;
+  <form class="filters" id="f"><label>SKU <input name="sku" value="${esc(sku)}" required></label><label>Site <input name="site" value="${esc(site)}" required></label><button class="primary">Show</button></form>
+  <div class="grid"><div class="panel" id="atp"><h2>ATP</h2><p class="empty">Choose a SKU and a site.</p></div><div class="panel" id="dec"><h2>Decisions</h2><p class="empty">Choose a SKU and a site.</p></div></div>`;
   $("#f").onsubmit = (e) => { e.preventDefault(); location.hash = "#/allocation?" + new URLSearchParams([...new FormData(e.target)].filter(([, v]) => v)); };
-  if (!sku) return;
-  const q = new URLSearchParams({ sku, ...(site ? { site } : {}) });
+  if (!sku || !site) return;  // the allocator keeps ATP per sku@site
+  const q = new URLSearchParams({ sku, site });
   api("/v1/atp?" + q).then((d) => { $("#atp").innerHTML = "<h2>ATP by day</h2>" + barChart((d.buckets || []).map((b) => ({ label: String(b.date), y: Number(b.atp) }))); })
     .catch((e) => { $("#atp").innerHTML = `<h2>ATP</h2><p class="empty">Unavailable: ${esc(e.message)}</p>`; });
   api("/v1/allocations?" + q).then((d) => {

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from services.gateway.domain.degraded import confirm_from_snapshot
 from services.gateway.domain.token_bucket import TokenBucket, retry_after_header
-from services.gateway.domain.webhooks import backoff_s, next_status, sign, verify
+from services.gateway.domain.webhooks import backoff_s, next_status, sign, verify, verify_delivery
 
 
 def test_bucket_admits_burst_then_refills_at_rate() -> None:
@@ -67,12 +67,32 @@ def test_confirm_matches_a_plain_loop(buckets: list[tuple[int, float]], quantity
     assert all(d >= day for d, _ in confirmed)
 
 
-def test_signature_is_hmac_sha256_of_body() -> None:
+def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
     body = b'{"seq":1}'
-    expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    assert sign("s3cret", body) == expected
-    assert verify("s3cret", body, expected)
-    assert not verify("s3cret", body + b" ", expected) and not verify("other", body, expected)
+    expected = "sha256=" + hmac.new(b"s3cret", b'1700000000.{"seq":1}', hashlib.sha256).hexdigest()
+    assert sign("s3cret", 1700000000, body) == expected
+    assert verify("s3cret", 1700000000, body, expected)
+    assert not verify("s3cret", 1700000000, body + b" ", expected)
+    assert not verify("other", 1700000000, body, expected)
+    assert not verify("s3cret", 1700000001, body, expected)  # the timestamp is part of what is signed
+
+
+def test_receiver_rejects_replayed_old_deliveries_and_restamped_ones() -> None:
+    body = b'{"seq":7}'
+    sent_at = 1_700_000_000
+    signature = sign("k", sent_at, body)
+    # fresh: accepted within the tolerance, either side (clock skew)
+    assert verify_delivery("k", str(sent_at), body, signature, now_s=sent_at + 299)
+    assert verify_delivery("k", str(sent_at), body, signature, now_s=sent_at - 299)
+    # the same captured delivery replayed an hour later: its old timestamp is detected
+    assert not verify_delivery("k", str(sent_at), body, signature, now_s=sent_at + 3600)
+    # re-stamped with a fresh timestamp but the old signature: the signature no longer matches
+    assert not verify_delivery("k", str(sent_at + 3600), body, signature, now_s=sent_at + 3600)
+    # boundary and malformed headers
+    assert verify_delivery("k", str(sent_at), body, signature, now_s=sent_at + 300)
+    assert not verify_delivery("k", str(sent_at), body, signature, now_s=sent_at + 301)
+    assert not verify_delivery("k", "", body, signature, now_s=sent_at)
+    assert not verify_delivery("k", "-5", body, signature, now_s=sent_at)
 
 
 def test_backoff_doubles_and_caps() -> None:

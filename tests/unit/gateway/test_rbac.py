@@ -14,7 +14,9 @@ ROLES = ("planner", "approver", "finance", "customer", "partner", "service", "ad
 READ = {"planner", "approver", "finance", "admin"}
 PLAN = {"planner", "admin"}
 DECIDE = {"approver", "admin"}
-AUDIT = {"approver", "finance", "admin"}
+AUDIT = {"planner", "finance", "admin"}  # the audit service's READERS
+EXPORT = {"finance", "admin"}
+PS = {"planner", "service", "admin"}  # the allocator's READERS
 PF = {"planner", "finance", "admin"}
 
 # (method, path, body, roles allowed): every route family the gateway proxies or serves itself
@@ -41,15 +43,15 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/v1/policy/compute", {}, PLAN),
     ("POST", "/v1/policy/simulate", {}, PLAN),
     ("POST", "/v1/policy/proposals", {}, PLAN),
-    ("GET", "/v1/policy/proposals/x1", None, READ),
+    ("GET", "/v1/policy/proposals/x1", None, PLAN),
     ("POST", "/v1/policy/proposals/x1/publish", None, DECIDE),
     ("GET", "/v1/policy/reconciliation", None, PF),
     ("GET", "/v1/kpis", None, READ),
     ("GET", "/v1/alerts", None, READ),
-    ("GET", "/v1/atp?sku=S1", None, {"planner", "service", "admin"}),
-    ("GET", "/v1/allocations", None, PF),
+    ("GET", "/v1/atp?sku=S1&site=W1", None, PS),
+    ("GET", "/v1/allocations", None, PS),
     ("POST", "/v1/backorders/runs", {}, PLAN),
-    ("GET", "/v1/backorders/runs/b1", None, READ),
+    ("GET", "/v1/backorders/runs/b1", None, PLAN),
     ("GET", "/v1/audit/entries", None, AUDIT),
     ("GET", "/v1/audit/segments/customer/C1", None, AUDIT),
     ("GET", "/v1/audit/verify", None, AUDIT),
@@ -57,7 +59,7 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/v1/audit/proofs/inclusion/3", None, AUDIT),
     ("GET", "/v1/audit/proofs/consistency?from=1&to=2", None, AUDIT),
     ("POST", "/v1/audit/erasures", {}, {"admin"}),
-    ("GET", "/v1/audit/export", None, AUDIT),
+    ("GET", "/v1/audit/export", None, EXPORT),
     ("GET", "/v1/exports/segments.csv", None, PF),
     ("GET", "/v1/exports/kpis.csv", None, PF),
     (
@@ -179,7 +181,7 @@ async def test_other_approver_can_approve(gw: Gateway, standin: Any) -> None:
 async def test_invalid_path_ids_are_400(gw: Gateway) -> None:
     r = await gw.client.get("/v1/segments/planet/C1", headers=gw.auth("p", "planner"))
     assert r.status_code == 400
-    r = await gw.client.get("/v1/audit/proofs/inclusion/-1", headers=gw.auth("p", "approver"))
+    r = await gw.client.get("/v1/audit/proofs/inclusion/-1", headers=gw.auth("p", "finance"))
     assert r.status_code == 400
 
 

@@ -7,6 +7,7 @@ import hmac
 import json
 from typing import Any
 
+from services.gateway.domain.webhooks import verify_delivery
 from tests.unit.gateway.conftest import Gateway
 from tests.unit.gateway.standin import Receiver, Served
 
@@ -51,9 +52,17 @@ async def test_delivery_is_signed_and_verifiable(make_gateway: Any) -> None:
 
         await gw.settle(got_one)
         headers, body = receiver.received[0]
-        expected = "sha256=" + hmac.new(hook["secret"].encode(), body, hashlib.sha256).hexdigest()
-        assert headers["x-segflow-signature"] == expected
         assert headers["x-segflow-timestamp"].isdigit()
+        signed = headers["x-segflow-timestamp"].encode() + b"." + body
+        expected = "sha256=" + hmac.new(hook["secret"].encode(), signed, hashlib.sha256).hexdigest()
+        assert headers["x-segflow-signature"] == expected
+        now = float(headers["x-segflow-timestamp"])
+        assert verify_delivery(hook["secret"], headers["x-segflow-timestamp"], body, expected, now_s=now)
+        # the receiver helper detects the same delivery replayed 10 minutes later
+        later = now + 600
+        assert not verify_delivery(
+            hook["secret"], headers["x-segflow-timestamp"], body, expected, now_s=later
+        )
         event = json.loads(body)
         assert event["op"] == "upsert" and event["assignment"]["entity_id"] == "P1"
         assert "revenue" not in event["assignment"]
