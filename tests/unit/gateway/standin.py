@@ -242,9 +242,13 @@ def standin_app(state: StandInState) -> FastAPI:
             "items": [{"sku": "SKU1", "site": "S1", "customer_id": "C1", "allocated": 5, "unit_cost": 2.5}]
         }
 
+    # creation routes answer with the status the real services use
+    created = {"v1/overrides": 201, "v1/policy/proposals": 202, "v1/runs": 202}
+
     @app.api_route("/{rest:path}", methods=["GET", "POST"])
-    async def anything(rest: str) -> dict[str, Any]:
-        return {"path": "/" + rest, "ok": True}
+    async def anything(rest: str, request: Request) -> JSONResponse:
+        status = created.get(rest, 200) if request.method == "POST" else 200
+        return JSONResponse({"path": "/" + rest, "ok": True}, status_code=status)
 
     return app
 
