@@ -91,6 +91,9 @@ def demo(
     ] = None,
     sample: Annotated[Path, typer.Option(help="Online Retail CSV(.gz) to load")] = SAMPLE,
     load: Annotated[bool, typer.Option(help="load the sample before serving")] = True,
+    products: Annotated[
+        int, typer.Option(help="percent of products to load, each with its whole year of demand (100 = all)")
+    ] = 10,
 ) -> None:
     """Run all five services embedded (in-process bus, SQLite under .segflow/) on the sample data."""
     from services.embedded import load_sample, serve_embedded, start_embedded
@@ -103,7 +106,12 @@ def demo(
             with _progress() as progress:
                 task = progress.add_task("ingesting Online Retail sample", total=limit)
                 report = await load_sample(
-                    bus, hosts, sample, limit=limit, progress=lambda n: progress.advance(task, n)
+                    bus,
+                    hosts,
+                    sample,
+                    limit=limit,
+                    progress=lambda n: progress.advance(task, n),
+                    product_percent=products,
                 )
             console.print(f"published {report.published} events, rejected {len(report.rejected)} rows")
         console.print("[bold green]segflow is up:[/bold green] planners' UI on http://127.0.0.1:8000")

@@ -77,9 +77,12 @@ async def load_sample(
     *,
     limit: int | None = None,
     progress: Callable[[int], None] | None = None,
+    product_percent: int = 100,
 ) -> IngestReport:
     """Ingest the shipped Online Retail sample, wait for the services, then run their sample hooks."""
-    report = await ingest(bus, sample, "online-retail", limit=limit, progress=progress)
+    report = await ingest(
+        bus, sample, "online-retail", limit=limit, progress=progress, product_percent=product_percent
+    )
     await wait_until_idle(hosts)
     for name, host in hosts.items():
         hook = getattr(service_module(name), "on_sample_loaded", None)

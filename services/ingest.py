@@ -16,6 +16,7 @@ import csv
 import gzip
 import io
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -88,7 +89,12 @@ def _error_reason(exc: ValidationError) -> str:
 Parsed = Iterator[OutboundEvent | Rejection]
 
 
-def parse_online_retail(path: Path) -> Parsed:
+def keeps_product(code: str, percent: int) -> bool:
+    """The deterministic product sample: crc32(stock code) mod 100 < percent (100 keeps all)."""
+    return percent >= 100 or zlib.crc32(code.encode()) % 100 < percent
+
+
+def parse_online_retail(path: Path, product_percent: int = 100) -> Parsed:
     """UCI Online Retail invoice lines -> product and customer master data, then order lines.
 
     Mapping: InvoiceNo = order_id; line_id = position of the line within its invoice (1-based);
@@ -97,6 +103,8 @@ def parse_online_retail(path: Path) -> Parsed:
     Country = region. Rejected: cancellation invoices (C...: credit notes that do not reference the line
     they reverse), non-product codes (POST, DOT, M, BANK CHARGES, ...: not 5 leading digits), and
     non-positive quantities or prices. Master data comes first (first description seen per product).
+    ``product_percent`` < 100 keeps a deterministic sample of products (``keeps_product``) with their whole
+    year of demand, and only the customers who bought them (the demo's slice).
     """
     products: dict[str, tuple[str, datetime]] = {}
     customers: dict[str, tuple[str, datetime]] = {}
@@ -111,6 +119,8 @@ def parse_online_retail(path: Path) -> Parsed:
                 lines.append(
                     Rejection(n, f"cancellation invoice {invoice}: credit note without the original line")
                 )
+                continue
+            if _PRODUCT_CODE.match(code) and not keeps_product(code, product_percent):
                 continue
             if not _PRODUCT_CODE.match(code):
                 lines.append(
@@ -334,13 +344,22 @@ PARSERS: dict[str, Callable[[Path], Parsed]] = {
 
 
 async def ingest(
-    bus: Any, path: Path, fmt: str, *, limit: int | None = None, progress: Callable[[int], None] | None = None
+    bus: Any,
+    path: Path,
+    fmt: str,
+    *,
+    limit: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    product_percent: int = 100,
 ) -> IngestReport:
     """Publish a file's events to the bus in file order; returns counts and the rejected rows."""
     if fmt not in PARSERS:
         raise ValueError(f"unknown format {fmt!r}; known: {', '.join(sorted(PARSERS))}")
+    if not 1 <= product_percent <= 100:
+        raise ValueError("product_percent must be between 1 and 100")
     report = IngestReport()
-    for item in PARSERS[fmt](path):
+    items = parse_online_retail(path, product_percent) if fmt == "online-retail" else PARSERS[fmt](path)
+    for item in items:
         if isinstance(item, Rejection):
             report.rejected.append(item)
             continue
