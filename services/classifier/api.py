@@ -1,12 +1,14 @@
-"""Classifier HTTP routes. For now: the stateless ``POST /v1/classify/preview``."""
+"""Classifier HTTP routes: the stateless ``POST /v1/classify/preview`` (any authenticated caller) plus the
+stateful routes of api_segments (reads) and api_manage (rule sets, runs, overrides)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from services.runtime.auth import AUTH_RESPONSES, Principal, require_roles
 from services.runtime.problems import Problem, problem_responses
 
 from .domain.batch import NOT_NEW, BucketMarks, EntityBatch
@@ -72,10 +74,10 @@ def batch_from_request(entities: list[EntityIn]) -> EntityBatch:
 @router.post(
     "/v1/classify/preview",
     response_model=PreviewResponse,
-    responses=problem_responses(400),
+    responses={**problem_responses(400), **AUTH_RESPONSES},
     summary="Classify entities under a rule set without storing anything",
 )
-def preview(body: PreviewRequest) -> PreviewResponse:
+def preview(body: PreviewRequest, principal: Principal = Depends(require_roles())) -> PreviewResponse:
     """ABC / XYZ / pattern / segment of each entity under ``ruleset`` (the default rule set when absent).
 
     A sync route on purpose: FastAPI runs it in its thread pool, so a large preview never blocks the
@@ -102,3 +104,13 @@ def preview(body: PreviewRequest) -> PreviewResponse:
         engine_version=result.engine_version,
         results=[ResultOut.model_validate(result.record(i)) for i in range(result.size)],
     )
+
+
+def _include_stateful_routes() -> None:
+    from . import api_manage, api_segments
+
+    router.include_router(api_segments.router)
+    router.include_router(api_manage.router)
+
+
+_include_stateful_routes()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import vocabulary as vocab
+from .operations import schedule_issues, stability_issues
 
 
 @dataclass(frozen=True)
@@ -305,4 +306,10 @@ def validate(ruleset: Any) -> list[RuleSetIssue]:
         out.add("contract_floors", "must be true or false")
     _check_regulated(out, ruleset.get("regulated_regions", {}), segments)
     _check_local_names(out, ruleset.get("local_names", {}), segments)
+    if "stability" in ruleset:
+        for path, message in stability_issues(ruleset["stability"]):
+            out.add(path, message)
+    if "schedule" in ruleset:
+        for path, message in schedule_issues(ruleset["schedule"]):
+            out.add(path, message)
     return out.issues

@@ -46,6 +46,8 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "contract_floors",
     "regulated_regions",
     "local_names",
+    "stability",
+    "schedule",
 )
 SEGMENT_KEYS: tuple[str, ...] = (
     "tier",

@@ -12,15 +12,19 @@ import pytest
 from services.classifier.api import router
 from services.classifier.domain.engine import ENGINE_VERSION
 from services.classifier.domain.ruleset import DEFAULT_RULESET, content_hash
+from services.runtime.auth import issue_token
 from services.runtime.http import create_app
 from services.runtime.settings import Settings
 
 
 @pytest.fixture(scope="module")
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(service="classifier", settings=Settings(), routers=[router])
+    settings = Settings()
+    app = create_app(service="classifier", settings=settings, routers=[router])
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    token = issue_token(settings, subject="planner-1", roles=["planner"])
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers) as http:
         yield http
 
 
@@ -123,3 +127,9 @@ async def test_openapi_declares_the_400_problem(client: httpx.AsyncClient) -> No
     spec = (await client.get("/openapi.json")).json()
     responses = spec["paths"]["/v1/classify/preview"]["post"]["responses"]
     assert "400" in responses and "application/problem+json" in responses["400"]["content"]
+
+
+async def test_preview_requires_a_bearer_token(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/classify/preview", json={"entities": []}, headers={"Authorization": ""})
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
