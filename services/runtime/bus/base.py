@@ -81,6 +81,7 @@ class Bus(abc.ABC):
     namespace: str = ""
 
     def physical(self, topic: str) -> str:
+        """The broker-side name of a topic or consumer group: the namespace isolates both."""
         return f"{self.namespace}{topic}"
 
     def logical(self, physical: str) -> str:

@@ -184,7 +184,7 @@ class KafkaBus(Bus):
 
     async def committed(self, group: str, topic: str) -> dict[int, int]:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False
+            bootstrap_servers=self.bootstrap, group_id=self.physical(group), enable_auto_commit=False
         )
         await consumer.start()
         try:
@@ -234,7 +234,7 @@ class KafkaBus(Bus):
         if not offsets:
             return
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False
+            bootstrap_servers=self.bootstrap, group_id=self.physical(group), enable_auto_commit=False
         )
         await consumer.start()
         try:
@@ -294,7 +294,7 @@ class KafkaConsumer(BusConsumer):
         self._revoke_hook = None
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bus.bootstrap,
-            group_id=group,
+            group_id=bus.physical(group),
             client_id=f"{bus.client_id}-{group}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
