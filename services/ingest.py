@@ -103,7 +103,8 @@ def parse_online_retail(path: Path, product_percent: int = 100) -> Parsed:
     flagged missing downstream); CustomerID (``17850.0`` -> ``17850``) or ``anonymous`` when empty;
     Country = region. Rejected: cancellation invoices (C...: credit notes that do not reference the line
     they reverse), non-product codes (POST, DOT, M, BANK CHARGES, ...: not 5 leading digits), and
-    non-positive quantities or prices. Master data comes first (first description seen per product).
+    what the contract refuses (non-positive quantities, negative prices); a zero price is demand without
+    revenue and is kept. Master data comes first (first description seen per product).
     ``product_percent`` < 100 keeps a deterministic sample of products (``keeps_product``) with their whole
     year of demand, and only the customers who bought them (the demo's slice).
     """

@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import topics
 from services.runtime.bus import Bus
 from services.runtime.consumer import replay_dlq
-from services.runtime.db import Database
 from services.runtime.host import ServiceHost
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
@@ -31,24 +26,6 @@ log = get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 TRANSACTION_BATCH = 200
 SOURCE_PRIORITY: tuple[str, ...] = ("mdm-golden", "SAP-EU", "SAP-US", "online-retail")
-
-
-class SerialisedDatabase(Database):
-    """On SQLite (one writer per file) the two consumers, the runs and the API take turns for writing:
-    an in-process lock around every unit of work, instead of SQLite's busy-snapshot failures."""
-
-    def __init__(self, service: str, settings: Settings) -> None:
-        super().__init__(service, settings)
-        self._writer = asyncio.Lock()
-
-    @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        if self.is_postgres:
-            async with super().unit_of_work() as session:
-                yield session
-            return
-        async with self._writer, super().unit_of_work() as session:
-            yield session
 
 
 class ClassifierHost(ServiceHost):
@@ -72,9 +49,7 @@ def build(
     source_priority: tuple[str, ...] = SOURCE_PRIORITY,
     transaction_batch: int = TRANSACTION_BATCH,
 ) -> ServiceHost:
-    host = ClassifierHost(
-        "classifier", settings, migrations=MIGRATIONS, bus=bus, db=SerialisedDatabase("classifier", settings)
-    )
+    host = ClassifierHost("classifier", settings, migrations=MIGRATIONS, bus=bus)
     master = MasterData(source_priority)
     handlers = Handlers(master)
     table = handlers.table()
