@@ -33,7 +33,7 @@ from contracts.mdm import CustomerUpserted, ProductUpserted
 ONLINE_RETAIL_SOURCE = "online-retail"
 ONLINE_RETAIL_SITE = "UK-DC"
 ANONYMOUS_CUSTOMER = "anonymous"
-PUBLISH_BATCH = 500
+PUBLISH_BATCH = 2000
 _PRODUCT_CODE = re.compile(r"^\d{5}")
 
 

@@ -30,27 +30,6 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "online_retail_2010-12_201
 PRODUCT_CODE = re.compile(r"^\d{5}")
 
 
-class PipelinedPublisher:
-    """``ingest`` calls ``publish`` once per record and the KafkaBus waits for each acknowledgement
-    (~150 records/s on this loaded 2-core machine: the e2e's bottleneck, not the classifier). This adapter
-    hands the same records, in the same order, to the KafkaBus's pipelined ``publish_many`` in chunks."""
-
-    def __init__(self, bus: Any, chunk: int = 5000) -> None:
-        self.bus = bus
-        self.chunk = chunk
-        self.pending: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
-
-    async def publish(self, topic: str, key: bytes | None, value: bytes | None, headers: Any = ()) -> None:
-        self.pending.append((topic, key, value, list(headers)))
-        if len(self.pending) >= self.chunk:
-            await self.flush()
-
-    async def flush(self) -> None:
-        batch, self.pending = self.pending, []
-        if batch:
-            await self.bus.publish_many(batch)
-
-
 def reference() -> dict[str, Any]:
     """The ingest rules applied by hand: skip C-invoices and non-product codes; master data for every
     remaining row; order lines only with quantity > 0 and price >= 0 (a zero price is a valid line)."""
@@ -158,9 +137,7 @@ async def test_full_online_retail_through_kafka_and_postgres(
     try:
         await producer.ensure_topics(all_topics())
         started = time.perf_counter()
-        publisher = PipelinedPublisher(producer)
-        report = await ingest(publisher, DATA, "online-retail")
-        await publisher.flush()
+        report = await ingest(producer, DATA, "online-retail")  # pipelined publish_many batches
         print(f"ingest published {report.published} events in {time.perf_counter() - started:.0f} s")
         assert report.by_type["segflow.customer.upserted"] == len(expected["customers"])
         assert report.by_type["segflow.product.upserted"] == len(expected["products"])
