@@ -66,7 +66,8 @@ start_kafka() {
   pid=$!
   echo "$pid" > "$PIDFILE"
   deadline=$(($(date +%s) + 180))
-  until tail -n "+$from" "$LOGFILE" | grep -q "Kafka Server started"; do
+  # grep reads to the end (no -q): an early exit would SIGPIPE tail and, under pipefail, fail the test
+  until tail -n "+$from" "$LOGFILE" | grep "Kafka Server started" > /dev/null; do
     kill -0 "$pid" 2> /dev/null || { tail -n 40 "$LOGFILE" >&2; die "Kafka exited during restart"; }
     [ "$(date +%s)" -lt "$deadline" ] || die "Kafka did not restart within 180 s"
     sleep 0.2
