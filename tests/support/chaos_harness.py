@@ -42,6 +42,7 @@ from services.runtime.migrate import upgrade
 from services.runtime.settings import Settings
 from services.runtime.tables import INBOX, OUTBOX
 from tests.support import chaos_ledger, ledger
+from tests.support.chaos_audit import AuditProcess, check_audit
 
 REPO = Path(__file__).resolve().parents[2]
 CHAOSENV = REPO / "scripts" / "chaosenv.sh"
@@ -278,6 +279,7 @@ class ChaosRun:
         )
         self.observer = ledger.build(self.settings)  # reads state; never consumes
         self.bus: KafkaBus = build_bus(self.settings, client_id="chaos-harness")  # type: ignore[assignment]
+        self.audit = AuditProcess(self.database_url, self.env, self.log_dir)
 
     @property
     def env(self) -> dict[str, str]:
@@ -299,6 +301,8 @@ class ChaosRun:
         await chaos_ledger.create_log_table(self.observer.db)
         await self.bus.start()
         await self.bus.ensure_topics(all_topics())
+        await self.audit.create_database()
+        self.audit.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -306,6 +310,9 @@ class ChaosRun:
             if proc.poll() is None:
                 proc.kill()
             await asyncio.to_thread(proc.wait)
+        await self.audit.stop()
+        with contextlib.suppress(Exception):  # PostgreSQL may be the part a failed scenario left down
+            await self.audit.drop_database()
         await self.bus.stop()
         await self.observer.db.stop()
 
@@ -493,4 +500,7 @@ async def check_exactly_once(run: ChaosRun, items: Sequence[Item]) -> dict[str, 
     # consumer lag back to zero and nothing left in the outbox
     assert await run.lag() == 0
     assert await run.backlog() == 0
+    # the real audit service captured all of it once, and its chain verifies
+    inputs = {line.event_id for line in lines} | {fact.event_id for fact in facts(items)}
+    await check_audit(run.audit, run.bus, inputs | {f"{line.event_id}-assigned" for line in lines})
     return got
