@@ -4,7 +4,9 @@ Each scenario runs the seeded workload through ``tests.support.chaos_ledger`` pr
 fault strikes, then ``check_exactly_once`` asserts against a plain-Python reference: every acknowledged
 order line, product upsert, inventory position and shipment has exactly one effect, no event id applied
 twice, per-product order kept, lag back to zero, outbox drained; and the state equals that of a
-fault-free run of the same workload.
+fault-free run of the same workload. A real audit service process (``segflow run audit``) captures the
+scenario's topics through the same fault: no event id stored twice, every input and emitted assignment
+captured, and ``segflow audit verify`` passes (tests/support/chaos_audit.py).
 """
 
 from __future__ import annotations

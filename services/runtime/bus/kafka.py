@@ -6,22 +6,28 @@ Rules:
 - Consumer: enable_auto_commit=False, auto_offset_reset="earliest"; the runner commits offset+1 after
   the database commit; a rebalance listener commits processed offsets before partitions are revoked.
 - Topics are created from the contracts catalog (auto-create is off on the broker).
+- Offsets for lag (end offsets, a group's committed offsets) are read through one long-lived group-less
+  consumer and one admin client per bus, opened on first use and reopened after a failure: lag is asked
+  every few seconds per consumer, and a client per call cost a connection and a metadata round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTP
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import OutOfOrderSequenceNumber, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber, TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
 
 from contracts.topics import TopicSpec
 from services.runtime.bus.base import Bus, BusConsumer, Record, TopicPartition
+
+_T = TypeVar("_T")
 
 
 class KafkaBus(Bus):
@@ -41,6 +47,9 @@ class KafkaBus(Bus):
         self._partitions_override = partitions_override
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._offsets_reader: AIOKafkaConsumer | None = None
+        self._offsets_admin: AIOKafkaAdminClient | None = None
+        self._offsets_lock = asyncio.Lock()
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -58,9 +67,36 @@ class KafkaBus(Bus):
             await self._producer.start()
 
     async def stop(self) -> None:
+        await self._close_offset_clients()
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+    async def _offset_clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
+        async with self._offsets_lock:
+            if self._offsets_reader is None:
+                reader = AIOKafkaConsumer(
+                    bootstrap_servers=self.bootstrap,
+                    enable_auto_commit=False,
+                    client_id=f"{self.client_id}-offsets",
+                )
+                await reader.start()
+                self._offsets_reader = reader
+            if self._offsets_admin is None:
+                admin = self._admin()
+                await admin.start()
+                self._offsets_admin = admin
+            return self._offsets_reader, self._offsets_admin
+
+    async def _close_offset_clients(self) -> None:
+        async with self._offsets_lock:
+            reader, self._offsets_reader = self._offsets_reader, None
+            admin, self._offsets_admin = self._offsets_admin, None
+        if reader is not None:
+            await _stop_quietly(reader)
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                await admin.close()
 
     def _admin(self) -> AIOKafkaAdminClient:
         return AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-admin")
@@ -169,35 +205,43 @@ class KafkaBus(Bus):
         return KafkaConsumer(self, group, list(topics))
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            parts = consumer.partitions_for_topic(self.physical(topic)) or set()
-            if not parts:
-                await consumer._client.force_metadata_update()
-                parts = consumer.partitions_for_topic(self.physical(topic)) or set()
-            tps = [KafkaTP(self.physical(topic), p) for p in sorted(parts)]
-            ends = await consumer.end_offsets(tps) if tps else {}
+        name = self.physical(topic)
+
+        async def read() -> dict[int, int]:
+            reader, _ = await self._offset_clients()
+            parts = reader.partitions_for_topic(name) or set()
+            if not parts:  # a topic created after the reader's last metadata refresh
+                await reader._client.force_metadata_update()
+                parts = reader.partitions_for_topic(name) or set()
+            tps = [KafkaTP(name, p) for p in sorted(parts)]
+            ends = await reader.end_offsets(tps) if tps else {}
             return {tp.partition: off for tp, off in ends.items()}
-        finally:
-            await _stop_quietly(consumer)
+
+        return await self._with_offset_clients(read)
 
     async def committed(self, group: str, topic: str) -> dict[int, int]:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=self.physical(group), enable_auto_commit=False
-        )
-        await consumer.start()
-        try:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(self.physical(topic)) or set()
-            out: dict[int, int] = {}
-            for p in sorted(parts):
-                off = await consumer.committed(KafkaTP(self.physical(topic), p))
-                if off is not None:
-                    out[p] = off
-            return out
-        finally:
-            await _stop_quietly(consumer)
+        """The group's committed offset per partition of ``topic`` (partitions never committed: absent)."""
+        name = self.physical(topic)
+
+        async def read() -> dict[int, int]:
+            _, admin = await self._offset_clients()
+            offsets = await admin.list_consumer_group_offsets(self.physical(group))
+            return {tp.partition: m.offset for tp, m in offsets.items() if tp.topic == name and m.offset >= 0}
+
+        return await self._with_offset_clients(read)
+
+    async def _with_offset_clients(self, read: Callable[[], Awaitable[_T]], attempts: int = 5) -> _T:
+        """Run ``read``; after a failure the clients are reopened, and a retriable broker error (coordinator
+        moving or loading after a restart, a lost connection) is retried with a short backoff."""
+        for attempt in range(attempts):
+            try:
+                return await read()
+            except Exception as exc:
+                await self._close_offset_clients()
+                if attempt == attempts - 1 or not (isinstance(exc, KafkaError) and exc.retriable):
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+        raise RuntimeError("unreachable")
 
     async def read_all(self, topic: str) -> list[Record]:
         ends = await self.end_offsets(topic)
