@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import orjson
+from opentelemetry.trace import StatusCode
 from pydantic import BaseModel
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -158,16 +159,24 @@ class OutboxRelay:
             if not rows:
                 metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
                 return 0
-            batch = [
-                (
-                    row.aggregatetype,
-                    row.aggregateid.encode() if row.aggregateid is not None else None,
-                    row.payload,
-                    [(k, v.encode("utf-8")) for k, v in orjson.loads(row.headers)],
-                )
-                for row in rows
-            ]
-            await self.bus.publish_many(batch)
+            batch, spans = [], []
+            for row in rows:
+                key = row.aggregateid.encode() if row.aggregateid is not None else None
+                headers = [(k, v.encode("utf-8")) for k, v in orjson.loads(row.headers)]
+                span = telemetry.start_publish_span(row.aggregatetype, key, headers)
+                telemetry.inject_headers(headers, span)  # the record's traceparent names its publish span
+                spans.append(span)
+                batch.append((row.aggregatetype, key, row.payload, headers))
+            try:
+                await self.bus.publish_many(batch)
+            except Exception as exc:
+                for span in spans:
+                    span.record_exception(exc)
+                    span.set_status(StatusCode.ERROR)
+                raise
+            finally:
+                for span in spans:
+                    span.end()
             faults.maybe_crash("relay_after_ack")
             sent = [row.seq for row in rows]
             for row in rows:

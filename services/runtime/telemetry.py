@@ -69,13 +69,13 @@ def tracer(name: str = "segflow") -> trace.Tracer:
     return trace.get_tracer(name)
 
 
-def inject_headers(headers: list[tuple[str, bytes]]) -> None:
-    """Write the current span's ``traceparent``/``tracestate`` into a Kafka header list (bytes values).
+def inject_headers(headers: list[tuple[str, bytes]], span: Span | None = None) -> None:
+    """Write the current span's (or ``span``'s) ``traceparent``/``tracestate`` into a Kafka header list.
 
-    Existing trace headers are replaced, never duplicated; with no valid current span nothing is added.
+    Existing trace headers are replaced, never duplicated; with no valid span nothing is added.
     """
     carrier: dict[str, str] = {}
-    _PROPAGATOR.inject(carrier)
+    _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span) if span is not None else None)
     if not carrier:
         return
     headers[:] = [(k, v) for k, v in headers if k.lower() not in TRACE_HEADERS]
@@ -129,9 +129,7 @@ def consume_span(
         yield span
 
 
-@contextmanager
-def produce_span(topic: str, key: bytes | None) -> Iterator[Span]:
-    """A PRODUCER span ``"{topic} publish"``; call ``inject_headers`` inside it to carry the trace on."""
+def _publish_attributes(topic: str, key: bytes | None) -> dict[str, str]:
     attributes: dict[str, str] = {
         "messaging.system": "kafka",
         "messaging.operation.type": "send",
@@ -140,7 +138,26 @@ def produce_span(topic: str, key: bytes | None) -> Iterator[Span]:
     }
     if key is not None:
         attributes["messaging.kafka.message.key"] = key.decode("utf-8", "replace")
+    return attributes
+
+
+@contextmanager
+def produce_span(topic: str, key: bytes | None) -> Iterator[Span]:
+    """A PRODUCER span ``"{topic} publish"``; call ``inject_headers`` inside it to carry the trace on."""
     with tracer("segflow.bus").start_as_current_span(
-        f"{topic} publish", kind=SpanKind.PRODUCER, attributes=attributes
+        f"{topic} publish", kind=SpanKind.PRODUCER, attributes=_publish_attributes(topic, key)
     ) as span:
         yield span
+
+
+def start_publish_span(topic: str, key: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Span:
+    """A PRODUCER span ``"{topic} publish"``, child of the trace context stored in ``headers`` (an outbox
+    row remembers the context of the transaction that wrote it). Not made current: the relay publishes a
+    whole batch at once, injects each span into its record (``inject_headers(headers, span)``) and ends
+    every span after the broker's acknowledgements."""
+    return tracer("segflow.bus").start_span(
+        f"{topic} publish",
+        context=extract_context(headers),
+        kind=SpanKind.PRODUCER,
+        attributes=_publish_attributes(topic, key),
+    )

@@ -11,6 +11,7 @@ killed, PostgreSQL restarted). After each scenario the checker asserts, against 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -21,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+import httpx
 from sqlalchemy.engine import make_url
 
-from contracts.topics import all_topics
+from contracts.topics import DLQ, all_topics
 from services.audit.capture import GROUP as AUDIT_GROUP
 from services.runtime.bus.kafka import KafkaBus
 
@@ -50,6 +52,7 @@ class AuditProcess:
     log_dir: Path
     name: str = field(default_factory=lambda: f"segflow_chaos_audit_{uuid.uuid4().hex[:12]}")
     proc: subprocess.Popen[bytes] | None = None
+    port: int = field(default_factory=_free_port)
 
     @property
     def database_url(self) -> str:
@@ -85,7 +88,7 @@ class AuditProcess:
         """Start ``segflow run audit`` (it migrates its schema, then captures from the earliest offset)."""
         logfile = open(self.log_dir / "audit.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "run", "audit", "--port", str(_free_port())],
+            [sys.executable, "-m", "services.cli", "run", "audit", "--port", str(self.port)],
             cwd=REPO,
             env=self.audit_env,
             stdout=logfile,
@@ -97,6 +100,19 @@ class AuditProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             await asyncio.to_thread(self.proc.wait)
+
+    async def wait_ready(self, timeout: float = 120.0) -> None:
+        """Until /readyz answers 200 (schema migrated, consuming): the faults must strike a running service,
+        not one still starting (a service that cannot reach its parts at start exits, as it should)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=2.0) as client:
+            while True:
+                assert self.alive(), f"the audit service exited while starting\n{self.log_tail()}"
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get("/readyz")).status_code == 200:
+                        return
+                assert asyncio.get_running_loop().time() < deadline, f"audit not ready\n{self.log_tail()}"
+                await asyncio.sleep(0.25)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -110,8 +126,8 @@ class AuditProcess:
             total += sum(max(0, end - committed.get(p, 0)) for p, end in ends.items())
         return total
 
-    async def event_ids(self) -> list[str]:
-        """The event id of every captured entry that has one, in sequence order (duplicates kept)."""
+    async def event_ids(self) -> list[tuple[str, str]]:
+        """(topic, event id) of every captured entry that has an id, in sequence order (duplicates kept)."""
         try:
             conn = await asyncpg.connect(_dsn(self.database_url))
         except (OSError, asyncpg.PostgresError):  # database not created by the service yet / restarting
@@ -120,11 +136,11 @@ class AuditProcess:
             if not await conn.fetchval("SELECT to_regclass('audit.audit_entries') IS NOT NULL"):
                 return []
             rows = await conn.fetch(
-                "SELECT event_id FROM audit.audit_entries WHERE event_id IS NOT NULL ORDER BY seq"
+                "SELECT topic, event_id FROM audit.audit_entries WHERE event_id IS NOT NULL ORDER BY seq"
             )
         finally:
             await conn.close()
-        return [r["event_id"] for r in rows]
+        return [(r["topic"], r["event_id"]) for r in rows]
 
     async def verify(self) -> dict[str, object]:
         """Run ``segflow audit verify`` against the audit database; its JSON result (ok, size, ...)."""
@@ -155,23 +171,25 @@ async def check_audit(
     while True:
         assert audit.alive(), f"the audit service exited\n{audit.log_tail()}"
         ids = await audit.event_ids()
-        if expected_ids <= set(ids) and await audit.lag(bus) == 0:
+        captured = {event_id for _topic, event_id in ids}
+        if expected_ids <= captured and await audit.lag(bus) == 0:
             break
         if loop.time() > deadline:
-            missing = sorted(expected_ids - set(ids))
+            missing = sorted(expected_ids - captured)
             raise AssertionError(
                 f"audit did not capture {len(missing)} events (e.g. {missing[:3]}) within {timeout} s\n"
                 f"{audit.log_tail()}"
             )
         await asyncio.sleep(0.5)
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    # one entry per (topic, event id); the DLQ is exempt: each rejection of an event is a fact of its own
+    events = [pair for pair in ids if pair[0] != DLQ]
+    duplicates = sorted({pair for pair in events if events.count(pair) > 1})
     assert not duplicates, f"event ids stored twice in the audit log: {duplicates[:5]}"
     verified = await audit.verify()
     assert verified["ok"] is True, verified
     assert verified["entries"] == len(ids) + await _entries_without_id(audit), verified
-    assert isinstance(verified["tree_heads"], int) and verified["tree_heads"] >= 1, (
-        verified
-    )  # signed heads checked
+    heads = verified["tree_heads"]
+    assert isinstance(heads, int) and heads >= 1, verified  # signed tree heads were checked too
     assert await audit.lag(bus) == 0
 
 

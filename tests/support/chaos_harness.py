@@ -303,6 +303,7 @@ class ChaosRun:
         await self.bus.ensure_topics(all_topics())
         await self.audit.create_database()
         self.audit.start()
+        await self.audit.wait_ready()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
