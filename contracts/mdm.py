@@ -73,6 +73,11 @@ class CustomerUpserted(EventModel):
     account_owner: NonEmptyStr | None = None
     contract: CustomerContract | None = None
     contacts: list[Contact] = Field(default_factory=list)
+    local_segment: str | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="the source system's own segment name for this record; mapped to the standard taxonomy "
+        "through the active rule set's local_names (unknown names are dead-lettered until mapped)",
+    )  # fmt: skip
     updated_at: AwareDatetime
 
     @field_validator("gln")
@@ -116,6 +121,11 @@ class ProductUpserted(EventModel):
     erp_safety_stock: NonNegative | None = None
     erp_reorder_point: NonNegative | None = None
     supplier_id: NonEmptyStr | None = None
+    local_segment: str | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="the source system's own segment name for this record; mapped to the standard taxonomy "
+        "through the active rule set's local_names (unknown names are dead-lettered until mapped)",
+    )  # fmt: skip
     updated_at: AwareDatetime
 
     @field_validator("gtin")

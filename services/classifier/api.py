@@ -14,6 +14,8 @@ from services.runtime.problems import Problem, problem_responses
 from .domain.batch import NOT_NEW, BucketMarks, EntityBatch
 from .domain.engine import classify
 from .domain.errors import DomainError
+from .domain.flags import FLAG_BITS
+from .domain.local_names import local_name
 from .domain.ruleset import DEFAULT_RULESET, validate
 from .schemas import EntityIn, PreviewRequest, PreviewResponse, ResultOut
 
@@ -99,10 +101,29 @@ def preview(body: PreviewRequest, principal: Principal = Depends(require_roles()
         result = classify(batch, ruleset, period_index=period)
     except DomainError as error:
         raise Problem(400, "Cannot classify these entities", str(error)) from error
+    unknown = [
+        {
+            "field": f"entities.{i}.attributes.local_segment",
+            "message": f"unknown local segment name {e.attributes.get('local_segment')!r} for source system "
+            f"{e.attributes.get('source_system')!r} (not in the rule set's local_names)",
+            "type": "local_segment",
+        }
+        for i, e in enumerate(body.entities)
+        if int(result.flags[i]) & FLAG_BITS["unknown_local_segment"]
+    ]
+    if unknown:
+        raise Problem(400, "Unknown local segment name", f"{len(unknown)} unknown name(s)", errors=unknown)
+    local_names = ruleset.get("local_names", {})
+    results = []
+    for i, entity in enumerate(body.entities):
+        record = result.record(i)
+        source = entity.attributes.get("source_system")
+        mapped = str(result.source_segment[i]) if result.source_segment is not None else ""
+        record["source_segment"] = mapped or None
+        record["local_name"] = local_name(local_names, str(source), record["segment"]) if source else None
+        results.append(ResultOut.model_validate(record))
     return PreviewResponse(
-        ruleset_hash=result.ruleset_hash,
-        engine_version=result.engine_version,
-        results=[ResultOut.model_validate(result.record(i)) for i in range(result.size)],
+        ruleset_hash=result.ruleset_hash, engine_version=result.engine_version, results=results
     )
 
 

@@ -16,6 +16,7 @@ from services.runtime.problems import Problem, problem_responses
 from . import overrides as override_flow
 from . import rulesets, store
 from .domain.errors import FourEyesViolation, InvalidTransition, NotAnApprover, OverrideError
+from .domain.local_names import standard_segment
 from .domain.ruleset import content_hash
 
 router = APIRouter()
@@ -235,7 +236,15 @@ class OverrideRequest(BaseModel):
 
     dimension: str = Field(pattern="^(customer|product|customer_product|supplier)$")
     entity_id: str = Field(min_length=1, max_length=600)
-    segment: str = Field(min_length=1, max_length=64)
+    segment: str = Field(
+        min_length=1, max_length=64, description="a standard segment, or a local name of ``source``"
+    )
+    source: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="source system whose local segment name ``segment`` is (rule set local_names)",
+    )
     reason: str = Field(min_length=1, max_length=4000)
     expires_at: AwareDatetime
 
@@ -264,12 +273,16 @@ async def request_override(
     request: Request, body: OverrideRequest, principal: Principal = Depends(require_roles("planner", "admin"))
 ) -> dict[str, Any]:
     active = await _active(request)
-    if body.segment not in active.body["segments"]:
+    segment = standard_segment(
+        active.body.get("local_names", {}), active.body["segments"], body.source, body.segment
+    )
+    if segment is None:
+        known = f"nor a local name of {body.source} in local_names" if body.source else "(no source given)"
         raise Problem(
             400,
             "Unknown segment",
-            f"{body.segment} is not a segment of the active rule set",
-            errors=[{"field": "segment", "message": "not a segment of the active rule set"}],
+            f"{body.segment} is not a segment of the active rule set {known}",
+            errors=[{"field": "segment", "message": f"not a segment of the active rule set {known}"}],
         )
     try:
         async with _host(request).db.unit_of_work() as session:
@@ -277,8 +290,10 @@ async def request_override(
                 session,
                 dimension=body.dimension,
                 entity_id=body.entity_id,
-                segment=body.segment,
-                reason=body.reason,
+                segment=segment,
+                reason=body.reason
+                if segment == body.segment
+                else f"{body.reason} [{body.source}: {body.segment}]",
                 expires_at=body.expires_at,
                 requested_by=principal.subject,
                 now=datetime.now(UTC),

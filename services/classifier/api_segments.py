@@ -88,6 +88,7 @@ def item(row: Any, principal: Principal, *, detail: bool = False) -> dict[str, A
         "updated_at": store.aware(row.updated_at).isoformat(),  # type: ignore[union-attr]
         "revenue": row.revenue,
         "margin": row.margin,
+        "local_names": explanation.get("local_names", {}),
     }
     if detail:
         out["explanation"] = explanation

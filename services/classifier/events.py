@@ -24,6 +24,7 @@ from services.runtime.bus.base import Bus
 from services.runtime.logging import get_logger
 
 from . import store
+from .local_segments import local_names_of
 
 log = get_logger(__name__)
 SOURCE = "segflow/classifier"
@@ -191,6 +192,10 @@ async def write_outcome(
         applied = state.segment
         policy_segment = record["policy_segment"] if applied == record["segment"] else applied
         explanation = {**record, "applied_segment": applied}
+        sources = inputs.sources.get(entity, [])
+        if sources:
+            explanation["source_systems"] = sources
+            explanation["local_names"] = local_names_of(ruleset, sources, applied)
         if entity in deferred:
             explanation["deferred"] = deferred[entity].reason
         if state.overridden:

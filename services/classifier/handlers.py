@@ -19,6 +19,7 @@ from contracts.mdm import CustomerUpserted, ProductUpserted
 from services.runtime.consumer import Handler, PoisonRecord
 
 from . import store
+from .local_segments import unknown_local_segment
 from .masterdata import MasterData, MasterDataBehind, ProductRef
 from .measures import LineState, buffer_of
 from .units import UnknownUnit, conversion_factor
@@ -49,17 +50,36 @@ class Handlers:
             "segflow.inventory.receipt.scheduled": self.on_receipt,
         }
 
+    @staticmethod
+    async def _local_segment(
+        session: AsyncSession, kind: str, source: str, source_id: str, name: str | None
+    ) -> str | None:
+        """The record's local segment name (the contract already refused an invalid one); an unmappable one
+        poisons the record (DLQ, replayable once the rule set's ``local_names`` knows it)."""
+        if name is None:
+            return None
+        problem = await unknown_local_segment(session, source, name)
+        if problem is not None:
+            raise PoisonRecord(f"{kind} {source}:{source_id}: {problem}")
+        return name
+
     async def on_customer(self, session: AsyncSession, env: Envelope, event: BaseModel) -> None:
         assert isinstance(event, CustomerUpserted)
+        local = await self._local_segment(
+            session, "customer", event.source, event.source_id, event.local_segment
+        )
         try:
-            await self.master.upsert_customer(session, event)
+            await self.master.upsert_customer(session, event, local)
         except ValueError as error:
             raise PoisonRecord(f"customer {event.source}:{event.source_id}: {error}") from error
 
     async def on_product(self, session: AsyncSession, env: Envelope, event: BaseModel) -> None:
         assert isinstance(event, ProductUpserted)
+        local = await self._local_segment(
+            session, "product", event.source, event.source_id, event.local_segment
+        )
         try:
-            await self.master.upsert_product(session, event)
+            await self.master.upsert_product(session, event, local)
         except ValueError as error:
             raise PoisonRecord(f"product {event.source}:{event.source_id}: {error}") from error
 

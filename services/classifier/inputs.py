@@ -6,6 +6,8 @@ plus products with orders; customer_product = pairs with orders (anonymous exclu
 suppliers with received receipts. Measures over every stored period: revenue, margin (missing when any
 line lacks a cost: flagged, never zero), volume (base units), order lines. Demand: one column per
 period of the rule set's grain from the first stored period to the data cutoff, zero buckets included.
+Attributes: the golden record's fields plus hierarchy, supplier risk and local segment (``attributes``);
+``sources`` lists each entity's source systems (for the local names of its segment).
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import store
+from .attributes import (
+    hierarchy_attributes,
+    local_segment_attributes,
+    object_column,
+    supplier_risk_attributes,
+    supplier_stats_by_id,
+)
 from .domain.batch import NOT_NEW, BucketMarks, EntityBatch
 from .domain.periods import period_index
 from .domain.supplier import supplier_stats
@@ -43,6 +52,7 @@ class RunInputs:
     owners: dict[str, str]
     data_cutoff: datetime | None
     excluded: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, list[str]] = field(default_factory=dict)
 
     def batch(self) -> EntityBatch:
         return EntityBatch(
@@ -55,12 +65,6 @@ class RunInputs:
             one_time_project=BucketMarks.from_pairs(self.project),
             launch_period=self.launch_period,
         )
-
-
-def _object_column(values: list[Any]) -> np.ndarray:
-    column = np.empty(len(values), dtype=object)
-    column[:] = values
-    return column
 
 
 async def load_inputs(session: AsyncSession, dimension: str, grain: str) -> RunInputs:
@@ -85,11 +89,11 @@ async def load_inputs(session: AsyncSession, dimension: str, grain: str) -> RunI
     elif dimension == "product":
         ids_set |= {pid for pid, row in products.items() if row.lifecycle != "retired"}
         ids_set -= {pid for pid, row in products.items() if row.lifecycle == "retired"}
-    supplier_rows: dict[str, list[Any]] = {}
+    supplier = (
+        supplier_stats_by_id(await store.receipts(session)) if dimension in ("supplier", "product") else {}
+    )
     if dimension == "supplier":
-        for row in await store.receipts(session):
-            supplier_rows.setdefault(row.supplier_id, []).append(row)
-        ids_set |= set(supplier_rows)
+        ids_set |= set(supplier)
     ids = sorted(ids_set)
     index = {entity: i for i, entity in enumerate(ids)}
     n = len(ids)
@@ -127,6 +131,7 @@ async def load_inputs(session: AsyncSession, dimension: str, grain: str) -> RunI
     names: dict[str, str] = {}
     partners: dict[str, list[str]] = {}
     owners: dict[str, str] = {}
+    sources: dict[str, list[str]] = {}
     if dimension in ("customer", "customer_product"):
 
         def owner_of(entity: str) -> Any:
@@ -134,7 +139,17 @@ async def load_inputs(session: AsyncSession, dimension: str, grain: str) -> RunI
 
         rows = [owner_of(e) for e in ids]
         for name in ("region", "country", "strategic", "min_tier", "min_service_level"):
-            attributes[name] = _object_column([getattr(r, name) if r is not None else None for r in rows])
+            attributes[name] = object_column([getattr(r, name) if r is not None else None for r in rows])
+        attributes.update(
+            hierarchy_attributes([r.golden_id if r is not None else None for r in rows], customers)
+        )
+        attributes.update(local_segment_attributes(rows))
+        known = await store.source_systems(session, "customer")
+        sources = {
+            e: known[r.golden_id]
+            for e, r in zip(ids, rows, strict=True)
+            if r is not None and r.golden_id in known
+        }
         for entity, row in zip(ids, rows, strict=True):
             if row is None:
                 continue
@@ -146,7 +161,13 @@ async def load_inputs(session: AsyncSession, dimension: str, grain: str) -> RunI
     elif dimension == "product":
         rows = [products.get(e) for e in ids]
         for name in ("category", "lifecycle", "supplier_id"):
-            attributes[name] = _object_column([getattr(r, name) if r is not None else None for r in rows])
+            attributes[name] = object_column([getattr(r, name) if r is not None else None for r in rows])
+        attributes.update(
+            supplier_risk_attributes([r.supplier_id if r is not None else None for r in rows], supplier)
+        )
+        attributes.update(local_segment_attributes(rows))
+        known = await store.source_systems(session, "product")
+        sources = {e: known[e] for e in ids if e in known}
         for i, (entity, row) in enumerate(zip(ids, rows, strict=True)):
             if row is None:
                 continue
@@ -156,7 +177,8 @@ async def load_inputs(session: AsyncSession, dimension: str, grain: str) -> RunI
         buyers = await store.customer_partners_of_products(session)
         partners = {e: sorted(buyers[e]) for e in ids if e in buyers}
     elif dimension == "supplier":
-        stats = [_supplier(supplier_rows.get(e, [])) for e in ids]
+        none = supplier_stats(np.empty(0), np.empty(0))
+        stats = [supplier.get(e, none) for e in ids]
         attributes["on_time_rate"] = np.array([s.on_time_rate for s in stats])
         attributes["lead_time_cv"] = np.array([s.lead_time_cv for s in stats])
         attributes["lead_time_std"] = np.array([s.lead_time_std for s in stats])
@@ -184,14 +206,5 @@ async def load_inputs(session: AsyncSession, dimension: str, grain: str) -> RunI
         owners,
         cutoff,
         excluded,
+        sources,
     )
-
-
-def _supplier(rows: list[Any]) -> Any:
-    delays, leads = [], []
-    for row in rows:
-        received = date.fromisoformat(row.received_date)
-        promised = date.fromisoformat(row.scheduled_date or row.due_date)
-        delays.append((received - promised).days)
-        leads.append((received - date.fromisoformat(row.ordered_date)).days if row.ordered_date else np.nan)
-    return supplier_stats(np.array(delays, dtype=np.float64), np.array(leads, dtype=np.float64))

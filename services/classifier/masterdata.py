@@ -35,6 +35,7 @@ CUSTOMER_FIELDS = (
     "min_tier",
     "min_service_level",
     "parents",
+    "local_segment",
 )
 PRODUCT_FIELDS = (
     "name",
@@ -49,9 +50,14 @@ PRODUCT_FIELDS = (
     "supplier_id",
     "lead_time_days",
     "lead_time_std_days",
+    "local_segment",
 )
 ANONYMOUS_SOURCE_IDS = frozenset({"anonymous"})
 _PENDING_KEY = "segflow.classifier.masterdata"
+
+
+def _local(source: str, name: str | None) -> dict[str, str] | None:
+    return None if name is None else {"source": source, "name": name}
 
 
 class MasterDataBehind(ConnectionError):
@@ -127,8 +133,13 @@ class MasterData:
 
     # ------------------------------------------------------------ upserts
 
-    async def upsert_customer(self, session: AsyncSession, event: CustomerUpserted) -> str:
-        """Queue a customer source record; applied with the transaction's other records at flush."""
+    async def upsert_customer(
+        self, session: AsyncSession, event: CustomerUpserted, local_segment: str | None = None
+    ) -> str:
+        """Queue a customer source record; applied with the transaction's other records at flush.
+
+        ``local_segment`` is the source system's own segment name for the customer; it is kept with its
+        source (``{"source", "name"}``) so survivorship never separates the two."""
         golden_id = golden_customer_key(
             source=event.source,
             source_id=event.source_id,
@@ -152,14 +163,17 @@ class MasterData:
                 for view, parent in event.parents.model_dump().items()
                 if parent is not None
             },
+            "local_segment": _local(event.source, local_segment),
         }
         self._queue(
             session, "customer", event.source, event.source_id, golden_id, attributes, event.updated_at
         )
         return golden_id
 
-    async def upsert_product(self, session: AsyncSession, event: ProductUpserted) -> str:
-        """Queue a product source record; applied with the transaction's other records at flush."""
+    async def upsert_product(
+        self, session: AsyncSession, event: ProductUpserted, local_segment: str | None = None
+    ) -> str:
+        """Queue a product source record (``local_segment`` as for customers); applied at flush."""
         golden_id = golden_product_key(source=event.source, source_id=event.source_id, gtin=event.gtin)
         attributes: dict[str, Any] = {
             "name": event.name,
@@ -174,6 +188,7 @@ class MasterData:
             "supplier_id": event.supplier_id,
             "lead_time_days": event.lead_time_days,
             "lead_time_std_days": event.lead_time_std_days,
+            "local_segment": _local(event.source, local_segment),
         }
         self._queue(
             session, "product", event.source, event.source_id, golden_id, attributes, event.updated_at

@@ -23,6 +23,7 @@ from services.runtime.bus.base import Bus
 
 from . import events, store
 from .domain import overrides as lifecycle
+from .local_segments import local_names_of
 
 SOURCE = events.SOURCE
 
@@ -202,6 +203,7 @@ async def _apply_now(
         explanation={
             **row["explanation"],
             "applied_segment": o.segment,
+            "local_names": local_names_of(ruleset, row["explanation"].get("source_systems", []), o.segment),
             "override": reasons[0],
             "reasons": reasons + list(row["explanation"].get("reasons", [])),
         },

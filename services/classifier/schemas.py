@@ -70,6 +70,12 @@ class ResultOut(BaseModel):
     matched_rule: str
     reasons: list[str]
     flags: list[str]
+    source_segment: str | None = Field(
+        default=None, description="the entity's local_segment mapped to the standard taxonomy"
+    )
+    local_name: str | None = Field(
+        default=None, description="the segment's local name in the entity's source_system, if it has one"
+    )
 
 
 class PreviewResponse(BaseModel):

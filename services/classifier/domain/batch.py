@@ -137,7 +137,7 @@ class EntityBatch:
         keys = (
             self.ids
             if isinstance(self.dimension, str)
-            else np.char.add(np.char.add(self.dimension_column(), "\x00"), self.ids.astype(np.str_))
+            else np.char.add(np.char.add(self.dimension_column(), "\x1f"), self.ids.astype(np.str_))
         )
         if keys.shape[0] < 2 or bool(np.all(keys[1:] > keys[:-1])):
             return
@@ -145,5 +145,5 @@ class EntityBatch:
         duplicates = ordered[1:][ordered[1:] == ordered[:-1]]
         if duplicates.size:
             raise InvalidInput(
-                f"duplicate entity id {str(duplicates[0]).split(chr(0))[-1]!r} in one dimension"
+                f"duplicate entity id {str(duplicates[0]).split(chr(31))[-1]!r} in one dimension"
             )

@@ -1,5 +1,10 @@
 """The classification engine: one vectorised pass from an ``EntityBatch`` and a rule set to segments.
 
+Rules also read derived fields: ``source_segment`` (``local_segment`` + ``source_system`` mapped by
+``local_names``), hierarchy top parents (``<view>_top_parent_id`` from ``<view>_parent_id``; ``parent_id`` /
+``top_parent_id`` alias the sales view). ``abc.rollup: <view>`` ranks families (entities sharing a top
+parent) instead of entities.
+
 Order of decisions per entity: ABC (driver, optional groups) -> demand moments (spike exceptions
 excluded) -> XYZ and pattern -> ordered rules, first match wins (else the default segment) ->
 exceptions (promo / one-time project handled as "segment", then new product -> NPI) -> contract
@@ -13,18 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from .abc import ABC_LABELS, classify_abc
+from .abc import ABC_LABELS, AbcResult, classify_abc
 from .batch import NOT_NEW, AttributeColumn, BucketMarks, EntityBatch, normalise_attribute
 from .conditions import Column, condition_mask, first_match
 from .demand import DemandMoments, demand_moments
 from .flags import pack_flags
 from .floors import apply_contract_floors, pin_regulated_policies
+from .hierarchy import rolled_up_abc, top_parents
+from .local_names import map_local_segments
 from .pattern import PATTERN_LABELS, pattern_from_moments
 from .result import RULE_NEW_PRODUCT, RULE_ONE_TIME_PROJECT, RULE_PROMO, ClassificationResult
 from .ruleset import CompiledRuleSet, compile_ruleset
 from .xyz import XYZ_LABELS, xyz_from_moments
 
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "1.1.0"  # 1.1: source_segment, hierarchy fields, abc.rollup
 
 _CLASS_LABELS: dict[str, dict[str, int]] = {
     "abc": {label: code for code, label in enumerate(ABC_LABELS)},
@@ -41,6 +48,25 @@ class _Attributes:
         self._defaults = defaults
         self._cache: dict[str, AttributeColumn] = {}
 
+    def put(self, name: str, column: AttributeColumn) -> None:
+        """A derived column (e.g. ``source_segment``) that rules read like an input attribute."""
+        self._cache[name] = column
+
+    def _derived(self, name: str) -> AttributeColumn | None:
+        """Hierarchy columns the batch does not carry: ``parent_id`` / ``top_parent_id`` alias the sales
+        view; ``<view>_top_parent_id`` is derived from ``<view>_parent_id`` (``hierarchy.top_parents``)."""
+        given = self._batch.attributes
+        if name in ("parent_id", "top_parent_id"):
+            alias = f"sales_{name}"
+            return self.get(alias) if alias in given or "sales_parent_id" in given else None
+        view, _, kind = name.partition("_")
+        if kind != "top_parent_id" or f"{view}_parent_id" not in given:
+            return None
+        parents = normalise_attribute(given[f"{view}_parent_id"])
+        ids = np.asarray(self._batch.ids, dtype=np.str_)
+        top, _ = top_parents(ids, parents.values.astype(np.str_), parents.missing)
+        return AttributeColumn("text", top, np.zeros(ids.shape[0], dtype=bool))
+
     def get(self, name: str) -> AttributeColumn:
         if name not in self._cache:
             self._cache[name] = self._load(name)
@@ -49,7 +75,10 @@ class _Attributes:
     def _load(self, name: str) -> AttributeColumn:
         n = self._batch.size
         default = self._defaults.get(name)
-        if name in self._batch.attributes:
+        derived = None if name in self._batch.attributes else self._derived(name)
+        if derived is not None:
+            column = derived
+        elif name in self._batch.attributes:
             column = normalise_attribute(self._batch.attributes[name])
         elif name == "dimension":
             column = normalise_attribute(self._batch.dimension_column())
@@ -116,6 +145,40 @@ def _spike_exceptions(
     return flagged, DemandMoments(horizon=horizon, total=total, sum_squares=squares, nonzero=nonzero)
 
 
+def _source_segments(
+    batch: EntityBatch, rs: CompiledRuleSet, attributes: _Attributes
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """``source_segment`` = the ``local_segment`` attribute mapped by ``local_names`` for the entity's
+    ``source_system`` (``local_names.map_local_segments``); also the unknown-name mask."""
+    n = batch.size
+    if "local_segment" not in batch.attributes:
+        return None, np.zeros(n, dtype=bool)
+    names = attributes.get("local_segment")
+    sources = attributes.get("source_system")
+    source_values = np.where(sources.missing, "", sources.values.astype(np.str_))
+    standard, missing, unknown = map_local_segments(
+        rs.local_names, rs.segments, source_values, names.values.astype(np.str_), names.missing
+    )
+    attributes.put("source_segment", AttributeColumn("text", standard, missing))
+    return standard, unknown
+
+
+def _abc(
+    inputs: EntityBatch, rs: CompiledRuleSet, attributes: _Attributes, groups: np.ndarray | None
+) -> tuple[AbcResult, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Plain ABC, or with ``abc.rollup`` the family ABC (``hierarchy.rolled_up_abc``) over the view's top
+    parent (an entity without one is its own family); returns (abc, driver value, top parent, rolled_up)."""
+    driver_value = inputs.measure(rs.driver)
+    n = inputs.size
+    if rs.abc_rollup is None:
+        abc = classify_abc(driver_value, inputs.ids, cutoffs=rs.abc_cutoffs, groups=groups)
+        return abc, driver_value, None, np.zeros(n, dtype=bool)
+    top = attributes.get(f"{rs.abc_rollup}_top_parent_id")
+    family = np.where(top.missing, inputs.ids.astype(np.str_), top.values.astype(np.str_))
+    abc, family_value = rolled_up_abc(driver_value, family, cutoffs=rs.abc_cutoffs, groups=groups)
+    return abc, family_value, family, np.ones(n, dtype=bool)
+
+
 def classify(inputs: EntityBatch, ruleset: Mapping[str, Any], *, period_index: int) -> ClassificationResult:
     """Classify every entity of ``inputs`` under ``ruleset`` at period ``period_index``.
 
@@ -131,8 +194,8 @@ def classify(inputs: EntityBatch, ruleset: Mapping[str, Any], *, period_index: i
     n = inputs.size
     attributes = _Attributes(inputs, rs.defaults)
     groups, group_label = _group_codes(inputs, rs, attributes)
-    driver_value = inputs.measure(rs.driver)
-    abc = classify_abc(driver_value, inputs.ids, cutoffs=rs.abc_cutoffs, groups=groups)
+    source_segment, unknown_local = _source_segments(inputs, rs, attributes)
+    abc, driver_value, family, rolled_up = _abc(inputs, rs, attributes, groups)
     spikes, moments = _spike_exceptions(inputs, rs, demand_moments(inputs.demand))
     xyz = xyz_from_moments(moments, rs.xyz_cutoffs)
     pattern = pattern_from_moments(moments, adi_cutoff=rs.adi_cutoff, cv2_cutoff=rs.cv2_cutoff)
@@ -208,6 +271,8 @@ def classify(inputs: EntityBatch, ruleset: Mapping[str, Any], *, period_index: i
             "floor_applied": lifted,
             "floor_unmet": unmet,
             "regulated": regulated,
+            "rolled_up": rolled_up,
+            "unknown_local_segment": unknown_local,
         },
         n,
     )
@@ -248,4 +313,7 @@ def classify(inputs: EntityBatch, ruleset: Mapping[str, Any], *, period_index: i
         ruleset_hash=rs.hash,
         engine_version=ENGINE_VERSION,
         period_index=period_index,
+        rollup_view=rs.abc_rollup,
+        rollup_parent=family,
+        source_segment=source_segment,
     )

@@ -105,6 +105,15 @@ def reasons(result: ClassificationResult, i: int) -> list[str]:
         )
     if flags & FLAG_BITS["floor_unmet"]:
         out.append("contract floor cannot be met by any segment of this rule set")
+    if flags & FLAG_BITS["rolled_up"] and result.rollup_parent is not None:
+        out.append(
+            f"ABC rolled up to the {result.rollup_view} top parent {result.rollup_parent[i]}: the family's"
+            f" total {result.driver} is ranked among families"
+        )
+    if result.source_segment is not None and result.source_segment[i]:
+        out.append(f"source system segment maps to {result.source_segment[i]} (local_names)")
+    if flags & FLAG_BITS["unknown_local_segment"]:
+        out.append("local segment name is not in the rule set's local_names: ignored")
     if flags & FLAG_BITS["regulated"] and result.region is not None:
         region = str(result.region[i])
         spec = result.regulated_regions[region]

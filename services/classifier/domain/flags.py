@@ -14,6 +14,8 @@ FLAG_NAMES: tuple[str, ...] = (
     "floor_applied",
     "floor_unmet",
     "regulated",
+    "rolled_up",
+    "unknown_local_segment",
 )
 FLAG_BITS: dict[str, int] = {name: 1 << index for index, name in enumerate(FLAG_NAMES)}
 

@@ -43,6 +43,8 @@ class ClassificationResult:
     PATTERN_LABELS, ``segment`` / ``computed_segment`` / ``policy`` into ``segment_names``;
     ``matched_rule`` is a rule index or one of the RULE_* codes. ``computed_segment`` is the segment
     before contract floors; ``policy`` the segment whose service policy applies (regulated regions).
+    With ``abc.rollup`` the ABC fields are those of the entity's family and ``rollup_parent`` its top
+    parent; ``source_segment`` is the local segment name mapped to the standard taxonomy ("" = none).
     """
 
     ids: np.ndarray
@@ -81,6 +83,9 @@ class ClassificationResult:
     ruleset_hash: str
     engine_version: str
     period_index: int
+    rollup_view: str | None = None
+    rollup_parent: np.ndarray | None = None
+    source_segment: np.ndarray | None = None
 
     @property
     def size(self) -> int:

@@ -196,6 +196,7 @@ class CompiledRuleSet:
     contract_floors: bool
     regulated_regions: Mapping[str, Mapping[str, str]]
     local_names: Mapping[str, Mapping[str, str]]
+    abc_rollup: str | None = None
 
 
 def _policy(name: str, spec: Mapping[str, Any]) -> SegmentPolicy:
@@ -213,7 +214,7 @@ def _policy(name: str, spec: Mapping[str, Any]) -> SegmentPolicy:
 
 
 def compile_ruleset(ruleset: Mapping[str, Any]) -> CompiledRuleSet:
-    """Validate and fill defaults (ABC revenue 0.80/0.95, XYZ week 0.5/1.0, SB 1.32/0.49).
+    """Validate and fill defaults (ABC revenue 0.80/0.95 without rollup, XYZ week 0.5/1.0, SB 1.32/0.49).
 
     Raises ``InvalidRuleSet`` carrying every ``RuleSetIssue`` when the rule set is not valid.
     """
@@ -242,6 +243,7 @@ def compile_ruleset(ruleset: Mapping[str, Any]) -> CompiledRuleSet:
         contract_floors=bool(ruleset.get("contract_floors", False)),
         regulated_regions=dict(ruleset.get("regulated_regions", {})),
         local_names=dict(ruleset.get("local_names", {})),
+        abc_rollup=abc.get("rollup"),
     )
 
 

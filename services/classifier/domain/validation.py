@@ -61,8 +61,14 @@ def _check_abc(out: _Collector, abc: Any) -> None:
     group_by = abc.get("group_by")
     if group_by is not None and (not isinstance(group_by, str) or not group_by):
         out.add("abc.group_by", "must be an attribute name such as 'region' or 'category'")
+    rollup = abc.get("rollup")
+    if rollup is not None and rollup not in vocab.ROLLUP_VIEWS:
+        out.add(
+            "abc.rollup",
+            f"unknown hierarchy view {rollup!r}; expected one of {', '.join(vocab.ROLLUP_VIEWS)}",
+        )
     for key in abc:
-        if key not in ("driver", "cutoffs", "group_by"):
+        if key not in ("driver", "cutoffs", "group_by", "rollup"):
             out.add(f"abc.{key}", "unknown key")
 
 
@@ -108,7 +114,7 @@ def _check_comparison(out: _Collector, path: str, node: Mapping[str, Any]) -> No
     if op in vocab.LIST_OPERATORS and (not isinstance(value, list) or not value):
         out.add(f"{path}.value", f"operator '{op}' needs a non-empty list")
         return
-    if field in vocab.MEASURE_FIELDS:
+    if field in vocab.MEASURE_FIELDS or field in vocab.NUMERIC_ATTRIBUTES:
         if not all(_is_number(v) for v in values):
             out.add(f"{path}.value", f"field '{field}' is numeric; {value!r} is not a number")
     elif field in vocab.RESULT_FIELDS:
@@ -276,10 +282,11 @@ def _check_local_names(out: _Collector, local_names: Any, segments: Mapping[str,
 def validate(ruleset: Any) -> list[RuleSetIssue]:
     """Every problem of a rule set, each naming its path (e.g. ``rules[2].when.any[0].op``).
 
-    Checks: known keys; ABC driver and cutoffs ordered in (0, 1]; XYZ bucket and positive, ordered
-    cutoffs; conditions well-formed with known operators and values of the field's type; segments
-    referenced by rules, default, exceptions, regulated regions and local names exist; service levels
-    and OTIF targets fractions in (0, 1) (97.5 is an error, never clamped). An empty list = valid.
+    Checks: known keys; ABC driver and cutoffs ordered in (0, 1], rollup a hierarchy view; XYZ bucket
+    and positive, ordered cutoffs; conditions well-formed with known operators and values of the field's
+    type (measures and supplier-risk fields numeric); segments referenced by rules, default, exceptions,
+    regulated regions and local names exist; service levels and OTIF targets fractions in (0, 1) (97.5 is
+    an error, never clamped). An empty list = valid.
     """
     out = _Collector()
     if not isinstance(ruleset, Mapping):

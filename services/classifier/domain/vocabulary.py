@@ -17,6 +17,30 @@ MEASURE_FIELDS: tuple[str, ...] = (
     "adi",
     "cv2",
 )
+SUPPLIER_RISK_FIELDS: tuple[str, ...] = (
+    "supplier_on_time_rate",
+    "supplier_lead_time_mean",
+    "supplier_lead_time_std",
+    "supplier_lead_time_cv",
+    "supplier_receipts",
+)
+NUMERIC_ATTRIBUTES: tuple[str, ...] = (
+    *SUPPLIER_RISK_FIELDS,
+    "on_time_rate",
+    "lead_time_mean",
+    "lead_time_std",
+    "lead_time_cv",
+)
+HIERARCHY_FIELDS: tuple[str, ...] = (
+    "parent_id",
+    "top_parent_id",
+    *(
+        f"{view}_{kind}"
+        for view in ("sales", "logistics", "finance")
+        for kind in ("parent_id", "top_parent_id")
+    ),
+)
+ROLLUP_VIEWS: tuple[str, ...] = ("sales", "logistics", "finance")
 RESULT_FIELDS: dict[str, tuple[str, ...]] = {
     "abc": ABC_LABELS,
     "xyz": (*XYZ_LABELS, "-"),
