@@ -8,6 +8,8 @@ import io
 from datetime import date
 from typing import Any
 
+import httpx
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -48,7 +50,7 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 )
 async def promise(
     request: Request, body: PromiseRequest, principal: Principal = Depends(require_roles("service"))
-) -> JSONResponse:
+) -> Response:
     """Proxies the allocator's promise (same idempotency key on every retry). When the allocator is
     down: the last known ATP snapshot answers with ``degraded: true`` and nothing is reserved, or 503
     with Retry-After when SEGFLOW_GATEWAY_DEGRADED_MODE=reject."""
@@ -62,26 +64,37 @@ async def promise(
             f"rate limit of {limiter.rate:g} requests/s exceeded",
             headers={"Retry-After": retry_after_header(wait_s)},
         )
-    payload = body.model_dump(mode="json", exclude_none=True)
     try:
         response = await upstreams_of(request).call(
             "allocator",
             "POST",
             "/v1/promise",
             authorization=request.headers.get("authorization"),
-            json_body=payload,
+            content=body.model_dump_json(exclude_none=True).encode(),
             idempotency_key=body.idempotency_key,
         )
     except UpstreamDown as error:
         return await _degraded(request, body, error)
     if response.status_code >= 300:
         raise problem_from(response, "allocator")
-    data = response.json()
-    if isinstance(data, dict):
-        resolved_site = data.get("site") if isinstance(data.get("site"), str) else body.site
-        schedule_refresh(host, body.sku, body.site, request.headers.get("authorization"), resolved_site)
-        data = {**data, "degraded": False}
-    return JSONResponse(data, status_code=response.status_code)
+    return _promised(host, request, body, response)
+
+
+def _promised(host: Any, request: Request, body: PromiseRequest, response: httpx.Response) -> Response:
+    """The allocator's answer with ``degraded: false`` added (decoded and encoded once, by orjson); a
+    background ATP refresh of the sku@site is scheduled (at most every gateway_atp_refresh_s)."""
+    try:
+        data = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise Problem(
+            502, "Bad Gateway", "allocator answered a non-JSON body", upstream="allocator"
+        ) from None
+    if not isinstance(data, dict):
+        return Response(response.content, status_code=response.status_code, media_type="application/json")
+    resolved_site = data.get("site") if isinstance(data.get("site"), str) else body.site
+    schedule_refresh(host, body.sku, body.site, request.headers.get("authorization"), resolved_site)
+    data["degraded"] = False
+    return Response(orjson.dumps(data), status_code=response.status_code, media_type="application/json")
 
 
 async def _degraded(request: Request, body: PromiseRequest, error: UpstreamDown) -> JSONResponse:
@@ -214,6 +227,12 @@ def to_csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return buffer.getvalue()
 
 
+def csv_attachment(text: str, filename: str) -> Response:
+    return Response(
+        text, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
 SEGMENT_COLUMNS = [
     "dimension",
     "segment",
@@ -242,11 +261,7 @@ async def export_segments(
     async with request.app.state.host.db.read() as session:
         summary = await store.segment_summary(session)
     rows = [{**{k: v for k, v in s.items() if k != "service_policy"}, **s["service_policy"]} for s in summary]
-    return Response(
-        to_csv(rows, SEGMENT_COLUMNS),
-        media_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="segments.csv"'},
-    )
+    return csv_attachment(to_csv(rows, SEGMENT_COLUMNS), "segments.csv")
 
 
 def flatten_kpis(data: Any) -> tuple[list[dict[str, Any]], list[str]]:
@@ -286,11 +301,7 @@ async def export_kpis(
     _, data = await call_json(request, "policy", "GET", "/v1/kpis")
     masked, _ = mask_financials(data if isinstance(data, dict) else {"series": data}, principal)
     rows, columns = flatten_kpis(masked)
-    return Response(
-        to_csv(rows, columns),
-        media_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="kpis.csv"'},
-    )
+    return csv_attachment(to_csv(rows, columns), "kpis.csv")
 
 
 # --------------------------------------------------------------------------- development tokens

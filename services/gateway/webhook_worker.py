@@ -70,13 +70,27 @@ async def deliver_due(
 async def run_worker(
     db: Database, client: httpx.AsyncClient, settings: GatewaySettings, stop: asyncio.Event
 ) -> None:
-    """Deliver until ``stop`` is set, polling every ``gateway_webhook_poll_s`` when idle."""
+    """Deliver until ``stop`` is set. Idle polls back off: after n empty polls in a row the worker waits
+    min(IDLE_BACKOFF_CAP, 2**(n-1)) * gateway_webhook_poll_s, and any delivery attempt resets it, so an
+    idle gateway does not query its database five times a second."""
+    idle_polls = 0
     while not stop.is_set():
         try:
             attempted = await deliver_due(db, client, settings)
         except Exception:  # the worker must survive a DB hiccup; it retries on the next poll
             _log.exception("webhook.worker_error")
             attempted = 0
+        idle_polls = 0 if attempted else idle_polls + 1
         if attempted == 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=settings.gateway_webhook_poll_s)
+                await asyncio.wait_for(
+                    stop.wait(), timeout=idle_wait_s(idle_polls, settings.gateway_webhook_poll_s)
+                )
+
+
+IDLE_BACKOFF_CAP = 5
+
+
+def idle_wait_s(idle_polls: int, poll_s: float) -> float:
+    """Wait after ``idle_polls`` (>= 1) empty polls in a row: min(IDLE_BACKOFF_CAP, 2**(idle_polls-1)) * poll_s."""
+    return float(min(IDLE_BACKOFF_CAP, 2 ** max(0, idle_polls - 1)) * poll_s)

@@ -188,11 +188,6 @@ def test_allocator_request_context_travels_on_kafka_into_the_audit_log(observed:
     assert parent in in_request  # a span of the allocator's promise request, not a stranger
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: the gateway's upstream call (services/gateway/upstream.py Upstreams.call, plain httpx) sends "
-    "no traceparent and makes no CLIENT span, so the allocator's request starts a new trace",
-)
 def test_gateway_and_allocator_share_one_trace(observed: Observed) -> None:
     gateway, allocator = observed.server_promise("gateway"), observed.server_promise("allocator")
     assert allocator.trace_id == gateway.trace_id
@@ -229,7 +224,7 @@ def test_audit_processing_span_is_a_child_of_the_promise_record(observed: Observ
     assert any(s.trace_id == trace_id and s.parent_span_id == parent for s in consumers)
 
 
-@pytest.mark.xfail(strict=True, reason="the two gaps above: gateway -> allocator, audit span")
+@pytest.mark.xfail(strict=True, reason="the gap above: the audit capture loop opens no CONSUMER span")
 def test_one_trace_covers_gateway_allocator_publish_and_audit(observed: Observed) -> None:
     gateway = observed.server_promise("gateway")
     in_trace = [s for s in observed.spans if s.trace_id == gateway.trace_id]

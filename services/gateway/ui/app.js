@@ -51,7 +51,9 @@ function lineChart(series, { width = 900, height = 260, target = null, yMin = nu
   const all = series.flatMap((s) => s.points.map((p) => p.y)).concat(target === null ? [] : [target]);
   if (!all.length) return '<p class="empty">No data points yet.</p>';
   let lo = yMin ?? Math.min(...all), hi = yMax ?? Math.max(...all);
-  if (hi === lo) { hi += 0.05; lo -= 0.05; }
+  if (hi === lo) { // a flat line: ratios keep a 0..1 axis (shown as %), other values get a small band
+    if (lo >= 0 && hi <= 1) { lo = Math.max(0, lo - 0.1); hi = Math.min(1, hi + 0.1); } else { hi += 0.05; lo -= 0.05; }
+  }
   const n = Math.max(...series.map((s) => s.points.length), 2);
   const x = (i) => pad.l + (i * (width - pad.l - pad.r)) / (n - 1);
   const y = (v) => pad.t + ((hi - v) * (height - pad.t - pad.b)) / (hi - lo);
@@ -128,6 +130,9 @@ const heat = (v, max) => { const a = max ? 0.12 + 0.7 * (v / max) : 0.1; return 
 function migrationRows(run) {
   const m = run && (run.migration_matrix || run.migration || run.migrations);
   if (!m) return [];
+  if (Array.isArray(m.labels) && Array.isArray(m.counts)) { // the classifier's {labels, counts[from][to]}
+    return m.labels.flatMap((from, i) => m.labels.map((to, j) => ({ from, to, count: (m.counts[i] || [])[j] || 0 }))).filter((r) => r.count > 0);
+  }
   if (Array.isArray(m)) return m.map((r) => ({ from: r.from ?? r.old ?? r.from_segment, to: r.to ?? r.new ?? r.to_segment, count: r.count ?? r.n }));
   return Object.entries(m).flatMap(([from, tos]) => Object.entries(tos || {}).map(([to, count]) => ({ from, to, count })));
 }
@@ -231,9 +236,28 @@ views.entity = async (main, params, [dimension, id]) => {
         { label: "When", html: (r) => esc(String(r.at || "").slice(0, 19).replace("T", " ")) },
         { label: "From", html: (r) => esc(r.old ?? r.old_segment ?? "—") }, { label: "To", html: (r) => `<span class="pill">${esc(r.new ?? r.new_segment)}</span>` },
         { label: "Reasons", html: (r) => esc((r.reasons || []).join("; ")) },
-      ], history, "No changes yet.")}</div>`;
+      ], history, "No changes yet.")}</div>` + overrideForm(e);
+    const form = $("#override");
+    if (form) form.onsubmit = async (ev) => {
+      ev.preventDefault();
+      const d = Object.fromEntries(new FormData(form));
+      const expires = new Date(Date.now() + Number(d.days || 30) * 86400000).toISOString();
+      try {
+        const row = await api("/v1/overrides", { method: "POST", body: { dimension: e.dimension, entity_id: e.entity_id, segment: d.segment.trim(), reason: d.reason.trim(), expires_at: expires } });
+        toast(`Override ${row.id ?? row.override_id} requested: waiting for an approver`); form.reset();
+      } catch (err) { toast(err.message, true); }
+    };
   } catch (err) { $("#entity").innerHTML = `<div class="panel"><p class="empty">Unavailable: ${esc(err.message)}</p></div>`; }
 };
+
+function overrideForm(e) {
+  const roles = (auth.claims() || {}).roles || [];
+  if (!roles.includes("planner") && !roles.includes("admin")) return "";
+  return `<div class="panel" style="grid-column: 1 / -1"><h2>Request an override</h2><p class="sub">Places this entity in another segment once a different approver agrees.</p>
+    <form class="filters" id="override"><label>Segment <input name="segment" required size="14" placeholder="e.g. GOLD"></label>
+    <label>Reason <input name="reason" required size="36"></label><label>Days <input name="days" type="number" min="1" max="365" value="30" size="4"></label>
+    <button class="primary" type="submit">Request override</button></form></div>`;
+}
 
 views.overrides = async (main) => {
   main.innerHTML = `<h1>Override queue</h1><p class="sub">Manual segment placements waiting for a second pair of eyes. You cannot decide your own requests.</p><div class="panel" id="queue"><p class="empty">Loading…</p></div>`;
