@@ -16,13 +16,14 @@ import orjson
 
 from contracts import topics
 from contracts.allocation import AllocationDecided, AllocationExplanation
-from services.allocator import store
+from services.allocator import store_promises, store_runs, store_supply
 from services.allocator.domain.allocate import AllocationLine, allocate_lines
 from services.allocator.domain.fair_share import WithinTierMode
 from services.allocator.domain.ranked import RankedSegment
 from services.allocator.domain.ranked_lines import allocate_ranked_lines
 from services.allocator.picture import load_picture, whole_units
-from services.allocator.promising import SOURCE, Promising, segment_bounds
+from services.allocator.promise_views import SOURCE, segment_bounds
+from services.allocator.promising import Promising
 from services.allocator.schemas_service import AllocationRunIn
 from services.runtime import outbox
 from services.runtime.problems import Problem
@@ -149,12 +150,15 @@ async def run_allocation(promising: Promising, request: AllocationRunIn) -> dict
     today = promising.today(now)
     work: list[PointWork] = []
     async with promising.db.read() as session:
-        quota_rows = await store.all_quotas(session)
-        for point_sku, point_site in await store.stock_points_with_demand(session, request.sku, request.site):
+        quota_rows = await store_promises.all_quotas(session)
+        for point_sku, point_site in await store_supply.stock_points_with_demand(
+            session, request.sku, request.site
+        ):
             picture = await load_picture(session, point_sku, point_site, today, now)
             supply = whole_units(picture.supply() - float(picture.reservations.sum()))
             rows = {
-                f"{r.order_id}/{r.line_id}": r for r in await store.open_lines(session, point_sku, point_site)
+                f"{r.order_id}/{r.line_id}": r
+                for r in await store_supply.open_lines(session, point_sku, point_site)
             }
             lines = [
                 AllocationLine(
@@ -190,7 +194,7 @@ async def run_allocation(promising: Promising, request: AllocationRunIn) -> dict
                         allocated=line.allocated, explanation=explanation, decided_at=decided_at,
                     ),
                 )  # fmt: skip
-        await store.insert_decisions(
+        await store_runs.insert_decisions(
             session, [{**d, "explanation": orjson.dumps(d["explanation"]).decode()} for d in decisions]
         )
     promising.wake_relay()

@@ -11,14 +11,15 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
-from services.allocator import store
+from services.allocator import store_promises, store_runs
 from services.allocator.allocations import run_allocation
 from services.allocator.backorders import execute_run, start_run
 from services.allocator.domain.atp import available_to_promise
 from services.allocator.domain.buckets import bucket_date
 from services.allocator.domain.promise import promisable_by_day
 from services.allocator.picture import load_picture
-from services.allocator.promising import Promising, epoch_to_datetime
+from services.allocator.promise_views import epoch_to_datetime
+from services.allocator.promising import Promising
 from services.allocator.schemas_service import (
     AllocationRunIn,
     AllocationRunOut,
@@ -130,7 +131,7 @@ async def add_quota(body: QuotaIn, request: Request, _: Principal = Depends(PLAN
                       errors=[{"field": "value", "message": "percent must be in [0, 1]"}])  # fmt: skip
     quota = QuotaOut(quota_id=str(uuid.uuid4()), **body.model_dump())
     async with _promising(request).db.unit_of_work() as session:
-        await store.insert_quota(session, {**quota.model_dump(), "created_at": time.time()})
+        await store_promises.insert_quota(session, {**quota.model_dump(), "created_at": time.time()})
     return quota
 
 
@@ -138,7 +139,7 @@ async def add_quota(body: QuotaIn, request: Request, _: Principal = Depends(PLAN
 async def list_quotas(request: Request, _: Principal = Depends(READERS)) -> QuotaList:
     """Every quota statement, oldest first (a later one for the same scope, kind and period wins)."""
     async with _promising(request).db.read() as session:
-        rows = await store.all_quotas(session)
+        rows = await store_promises.all_quotas(session)
     fields = QuotaOut.model_fields
     return QuotaList(
         items=[QuotaOut(**{k: v for k, v in row._mapping.items() if k in fields}) for row in rows]
@@ -171,7 +172,7 @@ async def recent_allocations(
 ) -> DecisionList:
     """The most recent allocation decisions, newest first."""
     async with _promising(request).db.read() as session:
-        rows = await store.recent_decisions(session, sku, site, limit)
+        rows = await store_runs.recent_decisions(session, sku, site, limit)
     items = [
         {
             **row._mapping,
@@ -212,7 +213,7 @@ async def get_backorder_run(
 ) -> BackorderRunOut:
     """A backorder run: status, how many sku@sites and promises it touched, and each change."""
     async with _promising(request).db.read() as session:
-        row = await store.backorder_run(session, run_id)
+        row = await store_runs.backorder_run(session, run_id)
     if row is None:
         raise Problem(404, "Not Found", f"no backorder run {run_id}")
     created = epoch_to_datetime(row.created_at)

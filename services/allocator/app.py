@@ -29,6 +29,7 @@ class AllocatorHost(ServiceHost):
 
     async def stop(self) -> None:
         await self.worker.stop()
+        await self.worker.promising.close()
         await super().stop()
 
 
@@ -42,9 +43,7 @@ def build(
     decision_retention_s: float = DEFAULT_DECISION_RETENTION_S,
 ) -> ServiceHost:
     host = AllocatorHost("allocator", settings, migrations=MIGRATIONS, bus=bus)
-    promising = Promising(
-        host.db, PointLocks(single_writer=not host.db.is_postgres), host.relay.wake, hold_ttl_s=hold_ttl_s
-    )
+    promising = Promising(host.db, PointLocks(), host.relay.wake, hold_ttl_s=hold_ttl_s)
     host.worker = AllocatorWorker(
         promising, interval_s=worker_interval_s, decision_retention_s=decision_retention_s
     )

@@ -14,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts import topics
 from contracts.allocation import Confirmation as ContractConfirmation
 from contracts.allocation import PromiseChanged
-from services.allocator import store, store_reserved
+from services.allocator import store_points, store_promises, store_reserved, store_runs
 from services.allocator.domain.backorder import STRATEGIES, OpenLine, reconfirm
 from services.allocator.domain.buckets import bucket_date, day_index
 from services.allocator.domain.promise import consume, promise
-from services.allocator.picture import confirmations_of, load_picture, whole_units
-from services.allocator.promising import SOURCE, Promising, promise_payload
+from services.allocator.picture import confirmations_of, dated, load_picture, whole_units
+from services.allocator.promise_views import SOURCE, promise_payload
+from services.allocator.promising import Promising
 from services.runtime import outbox
 
 DEFAULT_TIER = 9
@@ -74,10 +75,10 @@ async def reconfirm_point(
         old = confirmations_of(row)
         if _same(old, new):
             continue
-        await store.update_promise(session, row.promise_id, {
+        await store_promises.update_promise(session, row.promise_id, {
             "confirmations": orjson.dumps(new).decode(), "confirmed": result.confirmed, "updated_at": now})  # fmt: skip
-        await store_reserved.add_reserved(session, sku, site, row.segment, _dated(old), sign=-1.0)
-        await store_reserved.add_reserved(session, sku, site, row.segment, _dated(new))
+        await store_reserved.add_reserved(session, sku, site, row.segment, dated(old), sign=-1.0)
+        await store_reserved.add_reserved(session, sku, site, row.segment, dated(new))
         reason = (
             f"backorder processing ({line.strategy}, {after[line.id].step}): {line.confirmed} -> {target}"
         )
@@ -94,10 +95,6 @@ async def reconfirm_point(
     return changes
 
 
-def _dated(items: list[dict[str, Any]]) -> list[tuple[dt.date, float]]:
-    return [(dt.date.fromisoformat(c["date"]), float(c["quantity"])) for c in items]
-
-
 def _same(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> bool:
     def key(items: list[dict[str, Any]]) -> list[tuple[str, float]]:
         return [(c["date"], round(float(c["quantity"]), 9)) for c in items]
@@ -112,7 +109,7 @@ async def process_point(
     async with promising.locks.hold(sku, site), promising.db.unit_of_work() as session:
         await promising.lock_point(session, sku, site)
         if clear_dirty:
-            await store.clear_dirty(session, sku, site)
+            await store_points.clear_dirty(session, sku, site)
         changes = await reconfirm_point(session, promising, sku, site)
     if changes:
         promising.wake_relay()
@@ -122,7 +119,7 @@ async def process_point(
 async def process_dirty(promising: Promising) -> int:
     """Worker step: every flagged sku@site is re-confirmed; returns how many promises changed."""
     async with promising.db.read() as session:
-        points = await store.dirty_points(session)
+        points = await store_points.dirty_points(session)
     changed = 0
     for sku, site in points:
         changed += len(await process_point(promising, sku, site, clear_dirty=True))
@@ -132,7 +129,7 @@ async def process_dirty(promising: Promising) -> int:
 async def start_run(promising: Promising, sku: str | None, site: str | None, trigger: str = "api") -> str:
     run_id = str(uuid.uuid4())
     async with promising.db.unit_of_work() as session:
-        await store.insert_backorder_run(session, {
+        await store_runs.insert_backorder_run(session, {
             "run_id": run_id, "status": "running", "sku": sku, "site": site, "trigger": trigger,
             "created_at": time.time(), "finished_at": None, "stock_points": 0, "changed": 0, "changes": "[]",
             "error": None})  # fmt: skip
@@ -143,7 +140,7 @@ async def execute_run(promising: Promising, run_id: str, sku: str | None, site: 
     """Re-confirm every sku@site with reservations (filtered), then record the outcome on the run."""
     try:
         async with promising.db.read() as session:
-            points = await store.points_with_promises(session, sku, site)
+            points = await store_promises.points_with_promises(session, sku, site)
         changes: list[dict[str, Any]] = []
         for point_sku, point_site in points:
             changes += await process_point(promising, point_sku, point_site, clear_dirty=False)
@@ -152,4 +149,4 @@ async def execute_run(promising: Promising, run_id: str, sku: str | None, site: 
     except Exception as exc:  # recorded on the run, which the caller polls
         values = {"status": "failed", "error": repr(exc), "finished_at": time.time()}
     async with promising.db.unit_of_work() as session:
-        await store.update_backorder_run(session, run_id, values)
+        await store_runs.update_backorder_run(session, run_id, values)

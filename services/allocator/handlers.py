@@ -27,20 +27,20 @@ from contracts.erp import (
 from contracts.identity import golden_customer_key
 from contracts.mdm import CustomerUpserted
 from contracts.segments import SegmentAssigned
-from services.allocator import store, store_reserved
-from services.allocator.promising import golden_customer_id
+from services.allocator import store_points, store_promises, store_reserved, store_supply
+from services.allocator.promise_views import golden_customer_id
 from services.runtime.bus.base import Record
 from services.runtime.consumer import PoisonRecord
 
 
 async def _flag_if_reserved(session: AsyncSession, sku: str, site: str) -> None:
-    if await store.points_with_promises(session, sku, site):
-        await store.mark_dirty(session, sku, site)
+    if await store_promises.points_with_promises(session, sku, site):
+        await store_points.mark_dirty(session, sku, site)
 
 
 async def on_inventory_position(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
     assert isinstance(event, InventoryPosition)
-    previous = await store.set_position(
+    previous = await store_supply.set_position(
         session, event.sku, event.site, event.on_hand, event.as_of.timestamp()
     )
     if previous is not None and event.on_hand < previous:
@@ -50,7 +50,7 @@ async def on_inventory_position(session: AsyncSession, env: Envelope, event: Bas
 async def on_receipt_scheduled(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
     assert isinstance(event, InventoryReceiptScheduled)
     received = event.received_date is not None
-    previous = await store.set_receipt(
+    previous = await store_supply.set_receipt(
         session, event.receipt_id, event.sku, event.site, event.quantity, event.due_date, received
     )
     if previous is None or previous.received or received:
@@ -63,7 +63,7 @@ async def on_receipt_scheduled(session: AsyncSession, env: Envelope, event: Base
 async def on_order_line(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
     assert isinstance(event, OrderLinePlaced | OrderLineChanged)
     golden = await golden_customer_id(session, event.customer_source, event.customer_id)
-    await store.set_order_line(
+    await store_supply.set_order_line(
         session,
         {
             "order_id": event.order_id,
@@ -84,7 +84,7 @@ async def on_order_line(session: AsyncSession, env: Envelope, event: BaseModel) 
 
 async def on_order_cancelled(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
     assert isinstance(event, OrderLineCancelled)
-    await store.cancel_order_line(session, event.order_id, event.line_id, event.quantity)
+    await store_supply.cancel_order_line(session, event.order_id, event.line_id, event.quantity)
 
 
 async def on_customer_upserted(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
@@ -104,7 +104,7 @@ async def on_segment_assigned(session: AsyncSession, env: Envelope, event: BaseM
     assert isinstance(event, SegmentAssigned)
     if event.dimension != "customer":
         return
-    await store.set_customer(
+    await store_supply.set_customer(
         session,
         {
             "entity_id": event.entity_id,
@@ -121,7 +121,7 @@ async def on_assignment_tombstone(session: AsyncSession, record: Record) -> None
     key = (record.key or b"").decode()
     dimension, _, entity_id = key.partition(":")
     if dimension == "customer" and entity_id:
-        await store.retire_customer(session, entity_id)
+        await store_supply.retire_customer(session, entity_id)
 
 
 INVENTORY_HANDLERS = {

@@ -1,5 +1,7 @@
 """Serialising work on one sku@site: an asyncio.Lock per sku@site in this process, plus (inside the
-transaction) the PostgreSQL row lock on the sku@site's ``stock_points`` row, so replicas serialise too."""
+transaction) the row lock on the sku@site's ``stock_points`` row (store_points.lock_point), so replicas on
+PostgreSQL serialise too. SQLite needs nothing more: the runtime's Database already queues this process's
+units of work on its single writer."""
 
 from __future__ import annotations
 
@@ -9,16 +11,27 @@ from contextlib import asynccontextmanager
 
 
 class PointLocks:
-    """One asyncio.Lock per sku@site, created on first use; with ``single_writer`` (SQLite: one writer per
-    database file) one lock for all sku@sites, so promise transactions queue here in order instead of
-    polling SQLite's busy handler."""
+    """One asyncio.Lock per sku@site while someone holds or waits for it (requests for one sku@site queue
+    here, in order, instead of on the database row lock); forgotten when the last one leaves."""
 
-    def __init__(self, *, single_writer: bool = False) -> None:
+    def __init__(self) -> None:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self._single = asyncio.Lock() if single_writer else None
+        self._users: dict[tuple[str, str], int] = {}
 
     @asynccontextmanager
     async def hold(self, sku: str, site: str) -> AsyncIterator[None]:
-        lock = self._single or self._locks.setdefault((sku, site), asyncio.Lock())
-        async with lock:
-            yield
+        key = (sku, site)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)

@@ -11,12 +11,11 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.allocator.store import customer_sources, order_lines, promises, reserved_days
+from services.allocator.store import customer_sources, order_lines, reserved_days
 
 NO_SEGMENT = ""
 EPSILON = 1e-9
@@ -25,6 +24,32 @@ EPSILON = 1e-9
 def _insert(session: AsyncSession, table: Any) -> Any:
     is_postgres = session.get_bind().dialect.name == "postgresql"
     return postgresql.insert(table) if is_postgres else sqlite.insert(table)
+
+
+async def add_reserved_many(
+    session: AsyncSession, entries: Iterable[tuple[str, str, str | None, dt.date, float]]
+) -> None:
+    """Add (sku, site, segment, day, units) entries in one executemany (summed per key first); for new
+    holds only (nothing is deleted)."""
+    totals: dict[tuple[str, str, str, dt.date], float] = {}
+    for sku, site, segment, day, quantity in entries:
+        key = (sku, site, segment or NO_SEGMENT, day)
+        totals[key] = totals.get(key, 0.0) + float(quantity)
+    rows = [
+        {"sku": sku, "site": site, "segment": segment, "day": day, "quantity": quantity}
+        for (sku, site, segment, day), quantity in sorted(totals.items())
+        if quantity > EPSILON
+    ]
+    if not rows:
+        return
+    statement = _insert(session, reserved_days)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["sku", "site", "segment", "day"],
+            set_={"quantity": reserved_days.c.quantity + statement.excluded.quantity},
+        ),
+        rows,
+    )
 
 
 async def add_reserved(
@@ -70,18 +95,6 @@ async def reserved_rows(session: AsyncSession, sku: str, site: str) -> list[tupl
     return [(r.segment, r.day, float(r.quantity)) for r in (await session.execute(query)).all()]
 
 
-async def expired_holds_at(session: AsyncSession, sku: str, site: str, now: float) -> list[Row[Any]]:
-    """Holds of one sku@site past their expiry that are not released yet (the expiry index finds them)."""
-    query = select(promises).where(
-        promises.c.status == "held",
-        promises.c.expires_at.is_not(None),
-        promises.c.expires_at <= now,
-        promises.c.sku == sku,
-        promises.c.site == site,
-    )
-    return list((await session.execute(query.order_by(promises.c.expires_at))).all())
-
-
 # ----------------------------------------------------------------------------- customer crosswalk
 
 
@@ -103,6 +116,15 @@ async def golden_of(session: AsyncSession, source: str, source_id: str) -> str |
     )
     value = (await session.execute(query)).scalar()
     return None if value is None else str(value)
+
+
+async def golden_of_many(session: AsyncSession, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The crosswalk's golden ids of several (source, source id) pairs (unknown ones are left out)."""
+    where = or_(*(and_(customer_sources.c.source == s, customer_sources.c.source_id == i) for s, i in pairs))
+    query = select(customer_sources.c.source, customer_sources.c.source_id, customer_sources.c.golden_id)
+    return {
+        (r.source, r.source_id): str(r.golden_id) for r in (await session.execute(query.where(where))).all()
+    }
 
 
 async def reserved_total(session: AsyncSession, sku: str, site: str) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from services.allocator import store
+from services.allocator import store_runs
 from services.allocator.backorders import process_dirty
 from services.allocator.promising import Promising
 from services.runtime.logging import get_logger
@@ -65,7 +65,7 @@ class AllocatorWorker:
         if self._last_prune is not None and now - self._last_prune < self.prune_interval_s:
             return False
         async with self.promising.db.unit_of_work() as session:
-            await store.delete_decisions_before(session, now - self.decision_retention_s)
+            await store_runs.delete_decisions_before(session, now - self.decision_retention_s)
         self._last_prune = now
         return True
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from services.allocator import app as allocator_app
-from services.allocator import store
+from services.allocator import store_promises, store_supply
 from services.runtime.auth import issue_token
 from services.runtime.bus.memory import MemoryBus
 from services.runtime.host import ServiceHost
@@ -34,7 +34,7 @@ async def replicas(fresh_database: str) -> AsyncIterator[list[tuple[ServiceHost,
         )
         out.append((host, client))
     async with hosts[0].db.unit_of_work() as session:
-        await store.set_position(session, "SKU", "S1", 37, 0.0)
+        await store_supply.set_position(session, "SKU", "S1", 37, 0.0)
     yield out
     for host, client in out:
         await client.aclose()
@@ -60,7 +60,7 @@ async def test_200_concurrent_promises_confirm_exactly_the_stock(
     assert all(a["confirmed"] + a["unconfirmed"] == a["quantity"] for a in answers)
     host = replicas[0][0]
     async with host.db.read() as session:
-        rows = await store.active_promises(session, "SKU", "S1", 0.0)
+        rows = await store_promises.active_promises(session, "SKU", "S1", 0.0)
     assert sum(r.confirmed for r in rows) == 37 and len(rows) == 200
     atp = await replicas[1][1].get("/v1/atp", params={"sku": "SKU", "site": "S1"})
     assert atp.json()["promisable"] == 0
@@ -77,3 +77,16 @@ async def test_retries_of_one_key_on_both_replicas_reserve_once(
     assert atp.json()["promisable"] == 37 - 5
     conflict = await replicas[1][1].post("/v1/promise", json=body("same", 6))
     assert conflict.status_code == 409
+
+
+async def test_each_replica_sees_the_other_replicas_writes_despite_its_cached_picture(
+    replicas: list[tuple[ServiceHost, httpx.AsyncClient]],
+) -> None:
+    (host_a, a), (_, b) = replicas
+    assert (await a.post("/v1/promise", json=body("a1", 20))).json()["confirmed"] == 20  # A caches SKU@S1
+    assert (await b.post("/v1/promise", json=body("b1", 15))).json()["confirmed"] == 15  # B bumps its version
+    assert (await a.post("/v1/promise", json=body("a2", 5))).json()["confirmed"] == 2  # 37 - 20 - 15
+    async with host_a.db.unit_of_work() as session:  # an inventory update written by A: 37 -> 40
+        await store_supply.set_position(session, "SKU", "S1", 40, 1.0)
+    assert (await b.post("/v1/promise", json=body("b2", 5))).json()["confirmed"] == 3
+    assert (await a.post("/v1/promise", json=body("a3", 1))).json()["confirmed"] == 0

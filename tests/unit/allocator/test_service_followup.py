@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services.allocator import store, store_reserved
+from services.allocator import store, store_reserved, store_runs, store_supply
 from services.allocator.picture import confirmations_of
 
 from .events import assignment, customer_record, eventually, order_line, position
@@ -27,17 +27,17 @@ async def test_order_and_promise_customers_resolve_to_the_golden_id(harness: Har
     )
     await harness.settle()
     async with harness.host.db.read() as session:
-        early = (await store.open_lines(session, "SKU", "S1"))[0]
+        early = (await store_supply.open_lines(session, "SKU", "S1"))[0]
     assert early.customer_key == "src:SAP-EU:K-7" and early.tier is None  # no master data yet
     await harness.publish(customer_record("SAP-EU", "K-7", gln=GLN))
     await harness.settle()
     async with harness.host.db.read() as session:
-        line = (await store.open_lines(session, "SKU", "S1"))[0]
+        line = (await store_supply.open_lines(session, "SKU", "S1"))[0]
     assert line.customer_key == f"gln:{GLN}" and (line.segment, line.tier) == ("GOLD", 1)  # re-keyed
     await harness.publish(order_line("O-late", "K-7", "SKU", "S1", 1, TODAY, "SAP-EU"))
     await harness.settle()
     async with harness.host.db.read() as session:
-        keys = {r.order_id: r.customer_key for r in await store.open_lines(session, "SKU", "S1")}
+        keys = {r.order_id: r.customer_key for r in await store_supply.open_lines(session, "SKU", "S1")}
     assert keys == {"O-early": f"gln:{GLN}", "O-late": f"gln:{GLN}"}
     by_source = (await promise(harness, "p1", 1, customer="K-7", customer_source="SAP-EU")).json()
     assert by_source["segment"] == "GOLD" and by_source["tier"] == 1
@@ -201,5 +201,5 @@ async def test_worker_prunes_decisions_past_retention(harness: Harness) -> None:
     assert await worker.prune_if_due() is True
     assert await worker.prune_if_due() is False  # not again within prune_interval_s
     async with harness.host.db.read() as session:
-        runs = {r.run_id for r in await store.recent_decisions(session, None, None, 100)}
+        runs = {r.run_id for r in await store_runs.recent_decisions(session, None, None, 100)}
     assert runs == {new["run_id"]} and old["run_id"] not in runs
