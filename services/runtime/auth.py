@@ -10,7 +10,12 @@ Rules:
   ``roles``; ``aud`` must equal ``settings.jwt_audience`` and ``iss`` ``settings.jwt_issuer``;
 - every role must be known; a ``customer`` token must carry ``customer_id``, a ``partner`` token
   ``partner_id`` (object-level checks take the id from the token, never from the path);
-- ``admin`` passes every role check; financial fields are visible to ``finance`` and ``admin`` only.
+- ``admin`` passes every role check; financial fields are visible to ``finance`` and ``admin`` only;
+- a verified token is remembered (its principal, by the exact token string) until its ``exp`` plus the
+  leeway, but never longer than ``VERIFIED_TTL_S`` (the JWKS key lifespan, so a rotated-out key stops
+  being honoured as it would without the cache); at most ``VERIFIED_MAX`` tokens, oldest dropped first.
+  Services see the same few tokens on every call, and a signature check per request was most of an
+  authenticated call's CPU.
 """
 
 from __future__ import annotations
@@ -96,13 +101,21 @@ def _optional_str(claims: dict[str, Any], name: str) -> str | None:
     return value
 
 
+VERIFIED_TTL_S = 300.0
+VERIFIED_MAX = 10_000
+
+
 class Authenticator:
     """Verifies bearer tokens against the settings' algorithm, key, audience and issuer."""
 
-    def __init__(self, settings: Settings, *, leeway_s: float = 10.0) -> None:
+    def __init__(
+        self, settings: Settings, *, leeway_s: float = 10.0, clock: Callable[[], float] = time.time
+    ) -> None:
         self.settings = settings
         self.algorithm = settings.jwt_algorithm
         self.leeway_s = leeway_s
+        self.clock = clock
+        self._verified: dict[str, tuple[float, Principal]] = {}
         self._jwks: jwt.PyJWKClient | None = None
         self._key: Any = None
         if self.algorithm == "HS256":
@@ -136,6 +149,20 @@ class Authenticator:
         """
         if not token:
             raise AuthError("empty token")
+        now = self.clock()
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            if now <= remembered[0]:
+                return remembered[1]
+            del self._verified[token]
+        principal, exp = self._verify_signed(token)
+        while len(self._verified) >= VERIFIED_MAX:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (min(exp + self.leeway_s, now + VERIFIED_TTL_S), principal)
+        return principal
+
+    def _verify_signed(self, token: str) -> tuple[Principal, float]:
+        """The full check (signature, claims, roles): the principal and the token's ``exp``."""
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -157,13 +184,14 @@ class Authenticator:
         partner_id = _optional_str(claims, "partner_id")
         roles = _validate_roles(roles_claim, customer_id, partner_id)
         token_id = claims.get("jti")
-        return Principal(
+        principal = Principal(
             subject=str(claims["sub"]),
             roles=roles,
             customer_id=customer_id,
             partner_id=partner_id,
             token_id=str(token_id) if token_id is not None else None,
         )
+        return principal, float(claims["exp"])
 
     async def averify(self, token: str) -> Principal:
         """``verify`` without blocking the event loop (JWKS lookups run in a worker thread)."""

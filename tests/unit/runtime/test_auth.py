@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from services.runtime.auth import (
     AUTH_RESPONSES,
     FINANCIAL_FIELDS,
+    VERIFIED_TTL_S,
     Authenticator,
     AuthError,
     Principal,
@@ -475,3 +476,68 @@ def test_masking_a_document_without_financials_lists_nothing() -> None:
         {"segment": "GOLD", "tiers": [1, 2]},
         [],
     )
+
+
+# --------------------------------------------------------------------------- verified-token cache
+
+
+class _Counting(Authenticator):
+    """Counts the full signature checks behind ``verify``."""
+
+    checks = 0
+
+    def _verify_signed(self, token: str) -> tuple[Any, float]:
+        self.checks += 1
+        return super()._verify_signed(token)
+
+
+def test_a_verified_token_is_checked_once_until_its_exp_plus_leeway() -> None:
+    settings, now = _settings(), time.time()
+    token = issue_token(settings, subject="u", roles=["planner"], ttl_s=60, now=now)
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    clock = [now]
+    auth = _Counting(settings, leeway_s=10.0, clock=lambda: clock[0])
+    first, second = auth.verify(token), auth.verify(token)
+    assert first is second and auth.checks == 1
+    clock[0] = exp + 10.0  # the last instant the token is still accepted
+    assert auth.verify(token) is first and auth.checks == 1
+    clock[0] = exp + 10.5  # past it: checked again (PyJWT's own clock still says valid here)
+    auth.verify(token)
+    assert auth.checks == 2
+
+
+def test_a_remembered_token_is_rechecked_after_the_key_lifespan() -> None:
+    settings, now = _settings(), time.time()
+    token = issue_token(settings, subject="u", roles=["planner"], ttl_s=3600, now=now)
+    clock = [now]
+    auth = _Counting(settings, clock=lambda: clock[0])
+    auth.verify(token)
+    clock[0] = now + VERIFIED_TTL_S - 1
+    auth.verify(token)
+    assert auth.checks == 1
+    clock[0] = now + VERIFIED_TTL_S + 1  # a rotated-out JWKS key would be noticed now
+    auth.verify(token)
+    assert auth.checks == 2
+
+
+def test_rejected_tokens_are_never_remembered() -> None:
+    forged = jwt.encode(_claims(), "another-secret-of-sufficient-length-0123456789", algorithm="HS256")
+    auth = _Counting(_settings())
+    for expected_checks in (1, 2):
+        with pytest.raises(AuthError, match="invalid token"):
+            auth.verify(forged)
+        assert auth.checks == expected_checks
+
+
+def test_the_cache_keeps_at_most_verified_max_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("services.runtime.auth.VERIFIED_MAX", 2)
+    settings = _settings()
+    tokens = [issue_token(settings, subject=f"u{i}", roles=["planner"]) for i in range(3)]
+    auth = _Counting(settings)
+    for token in tokens:
+        auth.verify(token)
+    assert auth.checks == 3
+    auth.verify(tokens[2])  # still remembered
+    assert auth.checks == 3
+    assert auth.verify(tokens[0]).subject == "u0"  # the oldest was dropped: checked again
+    assert auth.checks == 4
