@@ -18,10 +18,13 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from opentelemetry.trace import Span
+
 from contracts import topics as catalog
 from services.audit.config import AuditSettings
 from services.audit.sealing import Draft, dedup_key, draft_of, now_us, rfc3339_us, seal_record
 from services.audit.writer import ChainWriter, Prepared
+from services.runtime import telemetry
 from services.runtime.bus.base import Bus, BusConsumer, Record, TopicPartition
 from services.runtime.db import is_infrastructure_error
 from services.runtime.logging import get_logger
@@ -95,6 +98,8 @@ class CaptureLoop:
         self._consumer: BusConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._processed: dict[TopicPartition, int] = {}
+        # one CONSUMER span per record, child of its traceparent, from its poll until it is durable
+        self._spans: dict[tuple[str, int, int], Span] = {}
         self._stopping = False
         self.pipeline = WritePipeline(writer, write=self._write_forever)
 
@@ -161,6 +166,7 @@ class CaptureLoop:
                     await asyncio.sleep(0.5)
                     continue
                 if records:  # sealed while the previous batch commits, written after it
+                    self._start_spans(records)
                     self._mark_written(await self.pipeline.push(records))
                     await self._commit_forever()
                 else:
@@ -174,10 +180,24 @@ class CaptureLoop:
                     await self.refresh_topics()
         finally:
             self.pipeline.cancel()
+            for span in self._spans.values():
+                span.end()
+            self._spans.clear()
+
+    def _start_spans(self, records: list[Record]) -> None:
+        for rec in records:
+            key = (rec.topic, rec.partition, rec.offset)
+            previous = self._spans.pop(key, None)
+            if previous is not None:  # polled again (a rebalance): the earlier delivery's span ends here
+                previous.end()
+            self._spans[key] = telemetry.start_process_span(rec.topic, rec.partition, rec.offset, rec.headers)
 
     def _mark_written(self, records: list[Record] | None) -> None:
         for rec in records or ():
             self._processed[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
+            span = self._spans.pop((rec.topic, rec.partition, rec.offset), None)
+            if span is not None:
+                span.end()
 
     async def refresh_topics(self) -> bool:
         """Resubscribe when new partner topics appeared (committed offsets carry over)."""

@@ -1,6 +1,7 @@
-"""``segflow audit``: verify the log, verify a proof independently, archive a month and verify an archive.
+"""``segflow audit``: verify the log, export a range with proofs, verify a proof independently, archive a
+month and verify an archive.
 
-``verify`` and ``archive`` read the database named by the settings (``SEGFLOW_*`` environment);
+``verify``, ``export`` and ``archive`` read the database named by the settings (``SEGFLOW_*`` environment);
 ``verify-proof`` and ``verify-archive`` need only files and a public key (the independent verifier).
 """
 
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from services.audit import reader
+from services.audit import reader, store
 from services.audit.config import AuditSettings
 from services.audit.domain.archive import verify_archive
 from services.audit.keys import load_or_create
@@ -53,6 +54,32 @@ def verify() -> None:
     if not result["ok"]:
         typer.echo(f"FAILED at seq {result['first_bad_seq']}: {result['reason']}", err=True)
         raise typer.Exit(1)
+
+
+async def _export_to(db: Database, signing: Any, first: int, end: int | None, out: Path) -> int:
+    async with db.read() as session:
+        size = (await store.read_head(session)).size
+    stop = size if end is None else min(end, size)
+    written = 0
+    with out.open("wb") as sink:
+        async for part in reader.export_stream(db, signing, first, max(first, stop)):
+            sink.write(part)
+            written += part.count(b"\n")
+    return written - 1  # the header line
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="JSONL file to write")],
+    from_: Annotated[int, typer.Option("--from", min=0, help="first seq")] = 0,
+    to: Annotated[int | None, typer.Option(min=0, help="end seq (exclusive); default the log size")] = None,
+) -> None:
+    """Stream a seq range to a JSONL file with inclusion proofs in the latest signed tree head (entries newer
+    than it carry ``inclusion_proof: null``); memory stays bounded whatever the range."""
+    settings = _settings()
+    signing = load_or_create(settings, AuditSettings())
+    count = asyncio.run(_with_db(settings, lambda db: _export_to(db, signing, from_, to, out)))
+    typer.echo(f"exported {count} entries to {out}")
 
 
 def _read_json(path: Path) -> dict[str, Any]:

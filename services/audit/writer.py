@@ -103,7 +103,7 @@ class ChainWriter:
                 await asyncio.sleep(0)
             self._tickets += 1
             ticket, base = self._tickets, self._predicted
-            if base is None or not drafts or any(_has_personal_fields(d) for d in drafts):
+            if base is None or not drafts or _any_personal_fields(drafts):
                 self._predicted = None  # the head after this batch is known only once it is written
                 return Prepared(drafts, None, ticket)
             self._predicted = None  # until this batch is sealed
@@ -256,5 +256,7 @@ class ChainWriter:
         return out
 
 
-def _has_personal_fields(d: Draft) -> bool:
-    return d.record.value is not None and bool(personal.paths_for(d.type or ""))
+def _any_personal_fields(drafts: list[Draft]) -> bool:
+    """True when some draft with a value has a type that carries personal fields (checked once per type)."""
+    types = {d.type for d in drafts if d.record.value is not None}
+    return any(personal.paths_for(t or "") for t in types)

@@ -106,12 +106,8 @@ def current_span_id() -> str | None:
     return format(ctx.span_id, "016x") if ctx.is_valid else None
 
 
-@contextmanager
-def consume_span(
-    topic: str, partition: int, offset: int, headers: Sequence[tuple[str, bytes | str | None]] | None
-) -> Iterator[Span]:
-    """A CONSUMER span ``"{topic} process"``, child of the trace context found in ``headers``."""
-    attributes: dict[str, str | int] = {
+def _process_attributes(topic: str, partition: int, offset: int) -> dict[str, str | int]:
+    return {
         "messaging.system": "kafka",
         "messaging.operation.type": "process",
         "messaging.operation.name": "process",
@@ -120,13 +116,34 @@ def consume_span(
         "messaging.kafka.offset": offset,
         "messaging.kafka.message.offset": offset,
     }
+
+
+@contextmanager
+def consume_span(
+    topic: str, partition: int, offset: int, headers: Sequence[tuple[str, bytes | str | None]] | None
+) -> Iterator[Span]:
+    """A CONSUMER span ``"{topic} process"``, child of the trace context found in ``headers``."""
     with tracer("segflow.bus").start_as_current_span(
         f"{topic} process",
         context=extract_context(headers),
         kind=SpanKind.CONSUMER,
-        attributes=attributes,
+        attributes=_process_attributes(topic, partition, offset),
     ) as span:
         yield span
+
+
+def start_process_span(
+    topic: str, partition: int, offset: int, headers: Sequence[tuple[str, bytes | str | None]] | None
+) -> Span:
+    """The CONSUMER span of ``consume_span``, started but not made current: for consumers that handle
+    records in batches through a pipeline (the audit capture), which end each span when its record is
+    durable."""
+    return tracer("segflow.bus").start_span(
+        f"{topic} process",
+        context=extract_context(headers),
+        kind=SpanKind.CONSUMER,
+        attributes=_process_attributes(topic, partition, offset),
+    )
 
 
 def _publish_attributes(topic: str, key: bytes | None) -> dict[str, str]:

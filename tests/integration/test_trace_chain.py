@@ -4,10 +4,8 @@ collector (tests/support/realchain_otlp.py). A promise through the gateway shoul
 the gateway's promise HTTP span -> the allocator's HTTP span -> the allocator's outbox publish to Kafka ->
 the audit consumer's processing of that promise event, linked parent -> child across the processes.
 
-What the runtime propagates today is asserted plainly (the allocator's request context travels in the
-promise record's ``traceparent`` header to Kafka and into the audit log). The links it does not make yet are
-``xfail(strict=True)`` with the exact gap: they run in full, and turn into failures the moment the runtime
-closes the gap, so the marker is removed then.
+Each link is asserted on its own (gateway -> allocator through the CLIENT span's traceparent; the outbox
+PRODUCER span named by the record's traceparent; the audit CONSUMER span as its child), then the whole tree.
 """
 
 from __future__ import annotations
@@ -208,11 +206,6 @@ def test_outbox_publish_is_a_producer_span_in_the_request_trace(observed: Observ
     assert _traceparent(observed.audit_headers["traceparent"])[1] == publish.span_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: the audit capture loop (services/audit/capture.py CaptureLoop, not an EventConsumer) opens "
-    "no CONSUMER span; telemetry.consume_span is used only by services/runtime/consumer.py",
-)
 def test_audit_processing_span_is_a_child_of_the_promise_record(observed: Observed) -> None:
     trace_id, parent = _traceparent(observed.audit_headers["traceparent"])
     consumers = [
@@ -224,7 +217,6 @@ def test_audit_processing_span_is_a_child_of_the_promise_record(observed: Observ
     assert any(s.trace_id == trace_id and s.parent_span_id == parent for s in consumers)
 
 
-@pytest.mark.xfail(strict=True, reason="the gap above: the audit capture loop opens no CONSUMER span")
 def test_one_trace_covers_gateway_allocator_publish_and_audit(observed: Observed) -> None:
     gateway = observed.server_promise("gateway")
     in_trace = [s for s in observed.spans if s.trace_id == gateway.trace_id]
