@@ -1,6 +1,6 @@
 """Wiring of the policy service: consumers of orders, shipments, inventory, product master data, segment
-assignments, segment changes (cohorts) and promises; the proposal runner; the KPI evaluator (after each committed batch that carried
-shipment events); the HTTP routers."""
+assignments, segment changes (cohorts) and promises; the proposal runner; the KPI evaluator (after committed batches that carried
+shipment events, coalesced: see services.policy.evaluation); the HTTP routers."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ TOPICS = [
     topics.SEGMENTS_CHANGES,
     topics.ALLOCATION_PROMISES,
 ]
+RELAY_FALLBACK_POLL_S = 1.0
 
 
 def build(
@@ -39,13 +40,16 @@ def build(
     alerts: AlertSettings | None = None,
 ) -> ServiceHost:
     host = ServiceHost("policy", settings, migrations=Path(__file__).parent / "migrations", bus=bus)
+    # Every writer of policy outbox rows (the evaluator, the proposal runner) wakes the relay after its
+    # commit, so polling is only the fallback for rows a crash left behind: not 20 transactions a second.
+    host.relay.interval_s = max(host.relay.interval_s, RELAY_FALLBACK_POLL_S)
     evaluator = KpiEvaluator(host, alerts)
     runner = ProposalRunner(host)
 
     def marking(handler: Handler) -> Handler:
         async def wrapped(session: AsyncSession, env: Envelope, event: BaseModel) -> None:
             await handler(session, env, event)
-            evaluator.mark()
+            evaluator.mark(handlers.delivery_date(event))
 
         return wrapped
 
@@ -53,14 +57,9 @@ def build(
         kind: (marking(h) if kind in handlers.SHIPMENT_TYPES else h) for kind, h in handlers.HANDLERS.items()
     }
     consumer = host.add_consumer(TOPICS, table, transaction_batch=transaction_batch)
-    relay_wake = consumer.after_commit
-
-    def after_commit() -> None:
-        if relay_wake is not None:
-            relay_wake()
-        evaluator.after_commit()
-
-    consumer.after_commit = after_commit
+    # The handlers publish nothing (only the evaluator and the proposal runner do, and they wake the relay
+    # themselves), so a consumer commit does not wake the relay: that was a relay round per batch.
+    consumer.after_commit = evaluator.after_commit
     host.routers.extend([api.router, api_echelon.router, api_proposals.router, api_kpis.router])
     host.state["proposals"] = runner
     host.state["evaluator"] = evaluator

@@ -14,6 +14,13 @@ Rule (documented for replay):
   (i.e. none later than the grace period) yields the same alerts; data arriving later changes the KPI
   series (GET /v1/kpis) but not alerts already decided. Event ids derive from segment, KPI, week and kind,
   so a replay of the same inputs emits nothing new.
+- When (coalescing): a step only emits for weeks up to the watermark, and the watermark only moves when
+  the data clock enters a later week, i.e. with a delivery. So after committed batches with shipment
+  events the step runs at once when a delivery of the batch lies in a later week than the data clock of
+  the previous step (or no step ran yet in this process), and otherwise at most once per
+  ``AlertSettings.coalesce_s`` seconds (it still drains the queue of touched orders then, so the cache and
+  its queue stay small). POST /v1/kpis/evaluate runs a step at once. The outcome is unchanged: every step
+  evaluates the weeks after the last evaluated one up to the watermark, whatever the steps in between.
 - Targets: otif and perfect_order -> the segment's OTIF target, line_fill_rate -> its service-level target
   (defaults for segments without an assignment). Escalation path per segment from the escalation table,
   default ["planner", "supply-chain-manager"].
@@ -23,8 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -39,6 +48,7 @@ from services.runtime.logging import get_logger
 
 log = get_logger(__name__)
 DEFAULT_ESCALATION = ("planner", "supply-chain-manager")
+NO_CLOCK = -1  # clock_week after a step that found no delivery yet (every real week is later)
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,7 @@ class AlertSettings:
     default_otif_target: float = 0.9
     default_fill_rate_target: float = 0.95
     default_escalation: tuple[str, ...] = DEFAULT_ESCALATION
+    coalesce_s: float = 2.0  # steps whose watermark cannot have moved run at most this often
 
 
 def _target(kpi: str, assignment: Any, config: AlertSettings) -> float:
@@ -61,30 +72,47 @@ def _target(kpi: str, assignment: Any, config: AlertSettings) -> float:
 
 
 class KpiEvaluator:
-    """Runs the evaluation step on demand and after committed batches that carried shipment events."""
+    """Runs the evaluation step on demand and after committed batches that carried shipment events (at
+    once when a delivery may have moved the watermark, else coalesced; see the module rules)."""
 
     def __init__(self, host: ServiceHost, config: AlertSettings | None = None) -> None:
         self.host = host
         self.config = config or AlertSettings()
         self.lock = asyncio.Lock()
         self.dirty = False
+        self.urgent = False  # a delivery of the uncommitted batch may move the watermark
+        self.clock_week: int | None = None  # week of the data clock read by the last step (None: no step)
+        self.steps = 0  # steps run (for tests and metrics)
+        self._last_step = -math.inf  # loop time the last step started
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._now = asyncio.Event()
 
-    def mark(self) -> None:
-        """A handler saw a shipment event (the batch is not committed yet)."""
+    def mark(self, delivered: date | None = None) -> None:
+        """A handler saw a shipment event (the batch is not committed yet), delivered on ``delivered``."""
         self.dirty = True
+        if delivered is not None and (self.clock_week is None or store.week_of(delivered) > self.clock_week):
+            self.urgent = True
 
     def after_commit(self) -> None:
         if self.dirty:
             self.dirty = False
             self._wake.set()
+            if self.urgent or self.clock_week is None:
+                self.urgent = False
+                self._now.set()
             if self._task is None or self._task.done():
                 self._task = asyncio.get_running_loop().create_task(self._loop(), name="policy-kpi-evaluator")
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._wake.is_set():
-            self._wake.clear()
+            wait = self._last_step + self.config.coalesce_s - loop.time()
+            if wait > 0 and not self._now.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._now.wait(), wait)
+            self._wake.clear()  # batches committed from here on are after this step's reads: wake again
+            self._now.clear()
             try:
                 await self.evaluate()
             except asyncio.CancelledError:
@@ -101,6 +129,8 @@ class KpiEvaluator:
     async def evaluate(self, through_week: int | None = None) -> dict[str, Any]:
         """One evaluation step; returns the weeks evaluated and the events emitted."""
         async with self.lock:
+            self._last_step = asyncio.get_running_loop().time()
+            self.steps += 1
             async with self.host.db.unit_of_work() as session:
                 result = await self._evaluate(session, through_week)
             if result["events"]:
@@ -112,6 +142,8 @@ class KpiEvaluator:
         # The clock first, then the refresh: every event committed before the clock was read is in the
         # cache (SQLite reads outside a write are not one snapshot, so the order matters).
         clock = await store.data_clock(session) if through_week is None else None
+        if through_week is None:
+            self.clock_week = NO_CLOCK if clock is None else store.week_of(clock)
         refreshed = await kpi_cache.refresh(session)  # only the orders touched since the last step
         if through_week is not None:
             last = through_week

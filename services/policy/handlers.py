@@ -3,7 +3,9 @@
 assignments (service policy) and promises (promised dates). Handlers never commit.
 
 Every handler that changes a KPI line (order lines, cancellations, shipments, promises) queues its order
-for the incremental KPI evaluation (store.mark_kpi_dirty), in the same transaction.
+for the incremental KPI evaluation (store.mark_kpi_dirty), in the same transaction. Writes that nothing reads
+back within the transaction (order lines, shipments, positions, marks) are buffered and written at its
+commit, one statement per table (services.policy.pending); the product is read once per transaction.
 
 Quantities are normalised to the product's base unit when master data knows the product; an order in a
 unit the known product cannot convert is poison (dead-lettered with the reason, replayable later).
@@ -11,7 +13,7 @@ unit the known product cannot convert is poison (dead-lettered with the reason, 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -221,6 +223,11 @@ HANDLERS = {
     "segflow.promise.released": on_promise,
 }
 SHIPMENT_TYPES = frozenset({"segflow.shipment.line.shipped", "segflow.shipment.line.delivered"})
+
+
+def delivery_date(event: BaseModel) -> date | None:
+    """The (UTC) delivery date of a shipment.line.delivered event (the KPI data clock), else None."""
+    return event.delivered_at.astimezone(UTC).date() if isinstance(event, ShipmentLineDelivered) else None
 
 
 def now() -> datetime:

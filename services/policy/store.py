@@ -7,9 +7,9 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, func, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.policy import pending
 from services.policy.tables import (
     alert_state,
     alerts,
@@ -30,26 +30,24 @@ from services.policy.tables import (
 )
 
 UNASSIGNED = "unassigned"
+PRODUCT_MEMO = "segflow.policy.products"
 
 
 async def upsert(session: AsyncSession, table: Table, values: dict[str, Any], keys: Sequence[str]) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other given column."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(**values)
-    changes = {k: statement.excluded[k] for k in values if k not in keys}
-    if changes:
-        statement = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
-    await session.execute(statement)
+    statement = pending.upsert_statement(session.get_bind().dialect.name, table, list(values), keys)
+    await session.execute(statement, values)
 
 
 # --- inputs -------------------------------------------------------------------------------------------
 
 
 async def product(session: AsyncSession, sku: str) -> Any:
-    return (await session.execute(select(products).where(products.c.sku == sku))).first()
+    """The product row (None if unknown), read once per transaction (save_product forgets it)."""
+    known: dict[str, Any] = session.info.setdefault(PRODUCT_MEMO, {})
+    if sku not in known:
+        known[sku] = (await session.execute(select(products).where(products.c.sku == sku))).first()
+    return known[sku]
 
 
 async def save_product(session: AsyncSession, values: dict[str, Any]) -> None:
@@ -58,6 +56,7 @@ async def save_product(session: AsyncSession, values: dict[str, Any]) -> None:
     if current is not None and _aware(current.updated_at) > values["updated_at"]:
         return
     await upsert(session, products, values, ["sku"])
+    session.info.get(PRODUCT_MEMO, {}).pop(values["sku"], None)
 
 
 def _aware(value: datetime) -> datetime:
@@ -67,12 +66,14 @@ def _aware(value: datetime) -> datetime:
 
 
 async def save_order_line(session: AsyncSession, values: dict[str, Any]) -> None:
-    await upsert(session, order_lines, values, ["order_id", "line_id"])
+    """Upsert of the line's full state, written at commit (pending.add)."""
+    pending.add(session, order_lines, values, ["order_id", "line_id"])
 
 
 async def cancel_order_line(
     session: AsyncSession, order_id: str, line_id: str, quantity: float | None
 ) -> bool:
+    await pending.flush(session)  # a line placed earlier in this transaction is read back
     row = (
         await session.execute(
             select(order_lines.c.quantity, order_lines.c.cancelled_quantity).where(
@@ -92,18 +93,9 @@ async def cancel_order_line(
 
 
 async def save_shipment(session: AsyncSession, values: dict[str, Any]) -> None:
-    """Merge a shipped or delivered event into its shipment row (None fields keep what is stored)."""
-    keys = ("order_id", "line_id", "shipment_key")
-    row = (
-        await session.execute(select(shipments).where(and_(*(shipments.c[k] == values[k] for k in keys))))
-    ).first()
-    if row is None:
-        await session.execute(shipments.insert().values(**values))
-        return
-    changes = {k: v for k, v in values.items() if k not in keys and v is not None}
-    await session.execute(
-        update(shipments).where(and_(*(shipments.c[k] == values[k] for k in keys))).values(**changes)
-    )
+    """Merge a shipped or delivered event into its shipment row (None fields keep what is stored), written
+    at commit as ``SET c = COALESCE(new c, stored c)``."""
+    pending.add(session, shipments, values, ["order_id", "line_id", "shipment_key"], merge=True)
 
 
 async def save_receipt(session: AsyncSession, values: dict[str, Any]) -> None:
@@ -111,7 +103,7 @@ async def save_receipt(session: AsyncSession, values: dict[str, Any]) -> None:
 
 
 async def save_position(session: AsyncSession, values: dict[str, Any]) -> None:
-    await upsert(session, positions, values, ["sku", "site", "as_of"])
+    pending.add(session, positions, values, ["sku", "site", "as_of"])
 
 
 async def save_assignment(session: AsyncSession, values: dict[str, Any]) -> None:
@@ -344,8 +336,9 @@ async def shipped_by_line(session: AsyncSession, order_ids: Sequence[str]) -> di
 
 async def mark_kpi_dirty(session: AsyncSession, order_id: str, token: str) -> None:
     """Queue an order whose KPI lines must be recomputed; ``token`` (the event id) replaces any earlier one,
-    so a refresh that read the order before this mark does not dequeue it (see replace_kpi_lines)."""
-    await upsert(session, kpi_dirty, {"order_id": order_id, "token": token}, ["order_id"])
+    so a refresh that read the order before this mark does not dequeue it (see replace_kpi_lines).
+    Written at commit with the transaction's other marks (pending.add)."""
+    pending.add(session, kpi_dirty, {"order_id": order_id, "token": token}, ["order_id"])
 
 
 async def dirty_orders(session: AsyncSession, limit: int) -> list[tuple[str, str]]:
@@ -371,16 +364,18 @@ async def replace_kpi_lines(
     session: AsyncSession, queued: Sequence[tuple[str, str]], rows: list[dict[str, Any]]
 ) -> None:
     """The KPI lines of these orders become ``rows``; each order leaves the queue only if its token is
-    still the one read (a mark made meanwhile keeps it queued for the next refresh)."""
+    still the one read (a mark made meanwhile keeps it queued for the next refresh). A queue row that a
+    consumer's open transaction is re-marking is skipped (it stays queued; SKIP LOCKED on PostgreSQL), so
+    the evaluation never waits on a consumer and the two cannot deadlock."""
     ids = [order_id for order_id, _ in queued]
     await session.execute(kpi_lines.delete().where(kpi_lines.c.order_id.in_(ids)))
     if rows:
         await session.execute(kpi_lines.insert(), rows)
+    pair = tuple_(kpi_dirty.c.order_id, kpi_dirty.c.token)
     for first in range(0, len(queued), 200):
         pairs = list(queued[first : first + 200])
-        await session.execute(
-            kpi_dirty.delete().where(tuple_(kpi_dirty.c.order_id, kpi_dirty.c.token).in_(pairs))
-        )
+        unlocked = select(kpi_dirty.c.order_id, kpi_dirty.c.token).where(pair.in_(pairs))
+        await session.execute(kpi_dirty.delete().where(pair.in_(unlocked.with_for_update(skip_locked=True))))
 
 
 async def kpi_line_rows(session: AsyncSession, first_week: int, last_week: int) -> list[Any]:

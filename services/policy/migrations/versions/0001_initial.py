@@ -18,7 +18,7 @@ down_revision = None
 KEY = 256
 
 
-def _key(name: str, primary: bool = False, nullable: bool = False) -> sa.Column:  # type: ignore[type-arg]
+def _key(name: str, primary: bool = False, nullable: bool = False) -> sa.Column:
     return sa.Column(name, sa.String(KEY), primary_key=primary, nullable=nullable and not primary)
 
 

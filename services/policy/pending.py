@@ -1,0 +1,106 @@
+"""The policy handlers' per-transaction write buffer and the cached upsert statements.
+
+Upserts of rows that nothing reads back inside the consumer's transaction (order lines, inventory
+positions, shipment merges, KPI dirty marks) are collected on the session (``session.info``) and written
+just before it commits, one multi-row statement per table, instead of one round trip per record.
+
+Rules:
+- A row buffered again under the same key keeps the later values (what two sequential upserts leave);
+  a merge buffer (shipments) keeps the earlier value of a column where the later one is None, and its
+  statement does the same against the stored row: ``SET c = COALESCE(excluded.c, stored.c)``.
+- Reads of a buffered table inside the transaction call ``flush`` first (read your own writes).
+- Rows are written in key order, so concurrent transactions lock shared rows in the same order.
+- A rolled-back transaction discards its buffer with its session; nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table, event, func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+
+PENDING = "segflow.policy.pending"
+_STATEMENTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...], bool], Insert] = {}
+
+
+def upsert_statement(
+    dialect: str, table: Table, columns: Sequence[str], keys: Sequence[str], merge: bool = False
+) -> Insert:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column (COALESCE with the stored value when
+    ``merge``); DO NOTHING when every column is a key. Built once per shape, executed with parameters."""
+    cache_key = (dialect, table.name, tuple(columns), tuple(keys), merge)
+    statement = _STATEMENTS.get(cache_key)
+    if statement is None:
+        insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        excluded = insert.excluded
+        changes = {
+            c: func.coalesce(excluded[c], table.c[c]) if merge else excluded[c]
+            for c in columns
+            if c not in keys
+        }
+        if changes:
+            statement = insert.on_conflict_do_update(index_elements=list(keys), set_=changes)
+        else:
+            statement = insert.on_conflict_do_nothing(index_elements=list(keys))
+        _STATEMENTS[cache_key] = statement
+    return statement
+
+
+@dataclass
+class _Buffer:
+    table: Table
+    keys: tuple[str, ...]
+    merge: bool
+    rows: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+
+
+def add(
+    session: AsyncSession, table: Table, values: dict[str, Any], keys: Sequence[str], merge: bool = False
+) -> None:
+    """Buffer an upsert of ``values`` (keyed by ``keys``) until the transaction commits."""
+    buffers: dict[str, _Buffer] = session.info.setdefault(PENDING, {})
+    buffer = buffers.get(table.name)
+    if buffer is None:
+        buffer = buffers[table.name] = _Buffer(table, tuple(keys), merge)
+    key = tuple(values[k] for k in buffer.keys)
+    earlier = buffer.rows.get(key)
+    if merge and earlier is not None:
+        values = {k: earlier.get(k) if v is None else v for k, v in values.items()}
+    buffer.rows[key] = dict(values)
+
+
+def pending_rows(session: AsyncSession, table: Table) -> int:
+    """How many rows of ``table`` are buffered in this session (not written yet)."""
+    buffer = session.info.get(PENDING, {}).get(table.name)
+    return 0 if buffer is None else len(buffer.rows)
+
+
+def flush_sync(session: Session) -> None:
+    """Write every buffered row (one statement per table, rows in key order) and empty the buffer."""
+    buffers: dict[str, _Buffer] | None = session.info.pop(PENDING, None)
+    if not buffers:
+        return
+    dialect = session.get_bind().dialect.name
+    for buffer in buffers.values():
+        rows = [buffer.rows[key] for key in sorted(buffer.rows)]
+        if not rows:
+            continue
+        statement = upsert_statement(dialect, buffer.table, list(rows[0]), buffer.keys, buffer.merge)
+        session.execute(statement, rows)
+
+
+async def flush(session: AsyncSession) -> None:
+    if session.info.get(PENDING):
+        await session.run_sync(flush_sync)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    if session.info.get(PENDING):
+        flush_sync(session)
