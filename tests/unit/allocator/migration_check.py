@@ -1,53 +1,20 @@
-"""Compare the allocator schema built by the Alembic revisions with services.allocator.store.metadata, via
-alembic's autogenerate compare_metadata (no diffs = the migrations create exactly the declared tables)."""
+"""The allocator schema built by its Alembic revisions against services.allocator.store.metadata (store.py):
+tests/support/migration_check.py does the comparison."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import MetaData
 
 from services.allocator.store import metadata
 from services.runtime.db import Database
-from services.runtime.migrate import upgrade
+from tests.support import migration_check
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "allocator" / "migrations"
-RUNTIME_TABLES = {"outbox", "inbox", "alembic_version"}
-
-
-def _include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    table = obj if type_ == "table" else getattr(obj, "table", None)
-    return getattr(table, "name", name) not in RUNTIME_TABLES
-
-
-def _diff(connection: Any, schema: str | None, target: MetaData) -> list[Any]:
-    context = MigrationContext.configure(
-        connection,
-        opts={
-            "compare_type": True,
-            "include_object": _include,
-            "include_schemas": False,
-            "target_metadata": target,
-        },
-    )
-    if schema is not None:  # unqualified tables live in the service's schema (search_path)
-        connection.dialect.default_schema_name = schema
-    return list(compare_metadata(context, target))
 
 
 async def migrated_schema_diff(db: Database, target: MetaData = metadata) -> tuple[list[Any], set[str]]:
-    """(diffs between head and ``target`` (store.py), tables present) after upgrading a fresh database."""
-    await db.start()
-    try:
-        await upgrade(db, MIGRATIONS)
-        async with db.engine.connect() as conn:
-            diffs = await conn.run_sync(_diff, db.schema, target)
-            names = await conn.run_sync(
-                lambda sync: set(__import__("sqlalchemy").inspect(sync).get_table_names(schema=db.schema))
-            )
-        return diffs, names
-    finally:
-        await db.stop()
+    """(diffs between head and ``target``, tables present) after upgrading a fresh database."""
+    return await migration_check.migrated_schema_diff(db, MIGRATIONS, target)
