@@ -5,9 +5,12 @@ gap-free sequence numbers from a chain head, hashes each entry (``domain.chain``
 Merkle frontier, collects the perfect subtree roots of at least ``2^SUBTREE_MIN_LEVEL`` leaves the batch
 completes (stored so proofs cost O(log n) reads) and builds the COPY rows in ``store.ENTRY_COLUMNS`` order.
 
-Dedup key (hex SHA-256 of): ``topic|ce_id`` for events; on the DLQ also the ``dlq_consumer``,
-``dlq_topic``, ``dlq_partition`` and ``dlq_offset`` headers (one event rejected by two consumers, or again
-after a replay, is two facts); for records without ``ce_id`` (tombstones, garbage) ``topic|partition|offset``.
+Dedup key = the first ``DEDUP_KEY_BYTES`` (16) bytes of the SHA-256 of: ``topic|ce_id`` for events; on the
+DLQ also the ``dlq_consumer``, ``dlq_topic``, ``dlq_partition`` and ``dlq_offset`` headers (one event
+rejected by two consumers, or again after a replay, is two facts); for records without ``ce_id`` (tombstones,
+garbage) ``topic|partition|offset`` (whose full hex SHA-256 is then also the stored event id). 16 binary
+bytes instead of 64 hex characters keep the unique index small (the main PostgreSQL cost of an append;
+migration 0003 converted existing keys) while a collision stays out of reach (birthday bound ~2^64 records).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ _DLQ_HEADERS = (
 )
 Subtree = tuple[int, int, bytes]  # (level, index, root)
 _HASH = ROW_COLUMNS.index("entry_hash")
+DEDUP_KEY_BYTES = 16
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -62,7 +66,7 @@ class Draft:
     """A received record plus the metadata the chain stores about it (before seq and hashing)."""
 
     record: Record
-    dedup_key: str
+    dedup_key: bytes
     event_id: str
     type: str | None
     subject: str | None
@@ -75,19 +79,19 @@ def _first_headers(rec: Record) -> dict[str, bytes]:
     return dict(reversed(rec.headers)) if rec.headers else {}
 
 
-def _dedup(rec: Record, headers: dict[str, bytes]) -> tuple[str, str]:
+def _dedup(rec: Record, headers: dict[str, bytes]) -> tuple[bytes, str]:
     raw_id = headers.get("ce_id")
     ce_id = None if raw_id is None else raw_id.decode("utf-8", errors="replace")
     if not ce_id:
-        fallback = hashlib.sha256(f"{rec.topic}|{rec.partition}|{rec.offset}".encode()).hexdigest()
-        return fallback, fallback
+        fallback = hashlib.sha256(f"{rec.topic}|{rec.partition}|{rec.offset}".encode()).digest()
+        return fallback[:DEDUP_KEY_BYTES], fallback.hex()
     text = f"{rec.topic}|{ce_id}"
     if rec.topic == catalog.DLQ:
         text = "|".join([text, *(_text(headers.get(name)) or "" for name in _DLQ_HEADERS)])
-    return hashlib.sha256(text.encode("utf-8", errors="replace")).hexdigest(), ce_id
+    return hashlib.sha256(text.encode("utf-8", errors="replace")).digest()[:DEDUP_KEY_BYTES], ce_id
 
 
-def dedup_key(rec: Record) -> tuple[str, str]:
+def dedup_key(rec: Record) -> tuple[bytes, str]:
     """(dedup key, event id) of a record (module docstring rule)."""
     return _dedup(rec, _first_headers(rec))
 
@@ -112,7 +116,7 @@ def draft_of(rec: Record) -> Draft:
     return _draft(rec, headers, *_dedup(rec, headers))
 
 
-def _draft(rec: Record, headers: dict[str, bytes], key: str, event_id: str) -> Draft:
+def _draft(rec: Record, headers: dict[str, bytes], key: bytes, event_id: str) -> Draft:
     raw_time = headers.get("ce_time")
     event_time, event_us = None, None
     if raw_time:
@@ -131,7 +135,7 @@ def _draft(rec: Record, headers: dict[str, bytes], key: str, event_id: str) -> D
     return Draft(rec, key, event_id, type_, subject, event_time, event_us)
 
 
-def unique_drafts(records: list[Record], seen: set[str] | None = None) -> list[Draft]:
+def unique_drafts(records: list[Record], seen: set[bytes] | None = None) -> list[Draft]:
     """Drafts of the records, a duplicate inside the batch kept once (its first occurrence); ``seen`` (the
     dedup keys of earlier chunks of the same batch) is updated. A duplicate is recognised from its dedup key
     alone (never fully drafted). ``draft_of`` with the common case inlined (the capture hot path)."""
@@ -145,7 +149,9 @@ def unique_drafts(records: list[Record], seen: set[str] | None = None) -> list[D
             key, event_id = _dedup(rec, headers)
         else:  # _dedup of an event outside the DLQ
             event_id = raw_id.decode("utf-8", errors="replace")
-            key = sha256(f"{rec.topic}|{event_id}".encode("utf-8", errors="replace")).hexdigest()
+            key = sha256(f"{rec.topic}|{event_id}".encode("utf-8", errors="replace")).digest()[
+                :DEDUP_KEY_BYTES
+            ]
         if key in seen:
             continue
         seen.add(key)

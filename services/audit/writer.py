@@ -97,7 +97,7 @@ class ChainWriter:
         going while this one is hashed."""
         async with self._prepare_lock:
             drafts: list[Draft] = []
-            seen: set[str] = set()
+            seen: set[bytes] = set()
             for i in range(0, len(records), PREPARE_CHUNK):
                 drafts.extend(unique_drafts(records[i : i + PREPARE_CHUNK], seen))
                 await asyncio.sleep(0)

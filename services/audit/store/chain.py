@@ -83,17 +83,17 @@ async def save_head(session: AsyncSession, head: Head) -> None:
     )
 
 
-async def existing_dedup_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
-    """The given dedup keys already stored (PostgreSQL: one array parameter instead of N)."""
+async def existing_dedup_keys(session: AsyncSession, keys: Sequence[bytes]) -> set[bytes]:
+    """The given (binary) dedup keys already stored (PostgreSQL: one array parameter instead of N)."""
     if not keys:
         return set()
     if dialect(session) == "postgresql":
         query = sa.text("SELECT dedup_key FROM audit_entries WHERE dedup_key = ANY(:keys)").bindparams(
-            sa.bindparam("keys", type_=sa.dialects.postgresql.ARRAY(sa.String))
+            sa.bindparam("keys", type_=sa.dialects.postgresql.ARRAY(sa.LargeBinary))
         )
-        return {r[0] for r in await session.execute(query, {"keys": list(keys)})}
+        return {bytes(r[0]) for r in await session.execute(query, {"keys": list(keys)})}
     rows = await session.execute(sa.select(entries.c.dedup_key).where(entries.c.dedup_key.in_(list(keys))))
-    return {r[0] for r in rows}
+    return {bytes(r[0]) for r in rows}
 
 
 async def insert_entries(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -28,7 +28,9 @@ entries = sa.Table(
     sa.Column("payload_sha256", sa.String(64)),
     sa.Column("payload", sa.LargeBinary),
     sa.Column("entry_hash", sa.LargeBinary, nullable=False),
-    sa.Column("dedup_key", sa.String(64), nullable=False, unique=True),
+    # first 16 bytes of a SHA-256 (sealing.DEDUP_KEY_BYTES; bytea since migration 0003; on SQLite the column
+    # declared VARCHAR(64) by 0001 holds BLOBs, which SQLite's dynamic typing stores and compares as such)
+    sa.Column("dedup_key", sa.LargeBinary, nullable=False, unique=True),
     sa.Column("event_us", sa.BigInteger),
     sa.Column("captured_us", sa.BigInteger, nullable=False),
 )

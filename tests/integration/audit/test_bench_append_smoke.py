@@ -17,3 +17,7 @@ def test_append_bench_smoke_runs_and_the_appended_chain_verifies(
     assert res["measured"]["entries"] == res["workload"]["records"] == res["baseline"]["rows"]
     assert res["measured"]["tree_heads"] >= 1
     assert res["ratio"]["append_vs_copy_hash"] > 0
+    for side in ("measured", "baseline"):  # load-independent costs: Python always, PostgreSQL when local
+        assert res[side]["python_cpu_us_per_record"] > 0
+        pg = res[side]["postgres_cpu_us_per_record"]
+        assert pg is None or pg >= 0
