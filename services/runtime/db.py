@@ -126,8 +126,13 @@ class Database:
 
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
         if self.is_postgres:
-            async with self._engine.begin() as conn:
-                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+            except BaseException:  # unreachable database: a later start() begins again from scratch
+                engine, self._engine, self._sessions = self._engine, None, None
+                await engine.dispose()
+                raise
 
     async def stop(self) -> None:
         if self._engine is not None:

@@ -15,12 +15,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from contracts.topics import all_topics
 from services.runtime.bus import Bus, build_bus
 from services.runtime.consumer import EventConsumer, Handler, TombstoneHandler
-from services.runtime.db import Database
+from services.runtime.db import Database, is_infrastructure_error
 from services.runtime.http import create_app
 from services.runtime.logging import get_logger
 from services.runtime.migrate import upgrade
@@ -84,12 +86,33 @@ class ServiceHost:
         self.consumers.append(consumer)
         return consumer
 
+    async def _reach_dependencies(self) -> None:
+        """Database up and migrated, bus up with the catalog's topics. A dependency that is not reachable
+        yet (a connection refused, PostgreSQL starting, a broker without a leader) is retried with
+        exponential backoff for up to ``settings.startup_wait_s``, so a service started before its parts
+        waits for them; after that the last error is raised and the process exits (the orchestrator's
+        restart policy takes over). Anything else (bad credentials, a broken migration) fails at once."""
+        retrying = AsyncRetrying(
+            stop=stop_after_delay(self.settings.startup_wait_s),
+            wait=wait_exponential(multiplier=0.2, max=5.0),
+            retry=retry_if_exception(_unreachable),
+            before_sleep=lambda state: log.warning(
+                "dependency not reachable yet; waiting",
+                attempt=state.attempt_number,
+                error=repr(state.outcome.exception()) if state.outcome else None,
+            ),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                await self.db.start()
+                await upgrade(self.db, self.migrations)
+                if self.owns_bus:
+                    await self.bus.start()
+                await self.bus.ensure_topics(all_topics())
+
     async def start(self, *, consume: bool = True) -> None:
-        await self.db.start()
-        await upgrade(self.db, self.migrations)
-        if self.owns_bus:
-            await self.bus.start()
-        await self.bus.ensure_topics(all_topics())
+        await self._reach_dependencies()
         await self.relay.start()
         if consume:
             for c in self.consumers:
@@ -153,3 +176,11 @@ class ServiceHost:
         )
         app.state.host = self
         return app
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A dependency that may come up by itself: a database infrastructure error, a retriable Kafka
+    error (connection, no leader yet), a refused or reset socket."""
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable)
+    return is_infrastructure_error(exc) or isinstance(exc, ConnectionError | OSError | TimeoutError)

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     database_url: str | None = None  # postgresql+asyncpg://... ; None -> SQLite under data_dir
     data_dir: Path = Path(".segflow")
     db_pool_size: int = 10
+    # how long a starting service waits for PostgreSQL and Kafka to become reachable before it gives up
+    startup_wait_s: float = Field(default=60.0, ge=0)
 
     # bus
     kafka_bootstrap: str | None = None

@@ -63,8 +63,14 @@ class KafkaBus(Bus):
 
     async def start(self) -> None:
         if self._producer is None:
-            self._producer = self._new_producer()
-            await self._producer.start()
+            producer = self._new_producer()
+            try:
+                await producer.start()
+            except BaseException:  # unreachable broker: a later start() tries with a fresh producer
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._producer = producer
 
     async def stop(self) -> None:
         await self._close_offset_clients()
