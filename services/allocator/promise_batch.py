@@ -18,20 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from contracts import topics
-from contracts.envelope import new_envelope, to_headers
+from contracts.envelope import new_envelope
 from services.allocator import store_points, store_promises, store_reserved, store_supply
 from services.allocator.picture import PointState
 from services.allocator.promise_views import SOURCE, customer_keys_of, replay_answer
-from services.runtime import telemetry
+from services.runtime import outbox
 from services.runtime.logging import get_logger
-from services.runtime.tables import OUTBOX
 
 if TYPE_CHECKING:
     from services.allocator.promising import Promising
@@ -56,23 +52,12 @@ class Pending:
 
 
 def outbox_row(topic: str, key: str, source: str, event: Any) -> dict[str, Any]:
-    """The outbox row ``outbox.add_event`` would insert (CloudEvent + the current trace context), so a
-    batch's events go in with one executemany."""
+    """The outbox row of a promise.made (``outbox.envelope_row``, run in the request's context so its trace
+    travels on), so a batch's events go in with one executemany."""
     envelope = new_envelope(
         source=source, type=event.EVENT_TYPE, subject=key, payload=event, id=f"{key}:made"
     )
-    headers = list(to_headers(envelope))
-    if envelope.traceparent is None:
-        telemetry.inject_headers(headers)
-    return {
-        "id": envelope.id,
-        "aggregatetype": topic,
-        "aggregateid": key,
-        "type": envelope.type,
-        "payload": envelope.data,
-        "headers": orjson.dumps([[k, v.decode("utf-8")] for k, v in headers]).decode(),
-        "created_at": dt.datetime.now(dt.UTC),
-    }
+    return outbox.envelope_row(topic, key, envelope)
 
 
 class PromiseBatcher:
@@ -185,8 +170,7 @@ class PromiseBatcher:
             if len(await store_promises.insert_promises(session, rows)) != len(rows):
                 raise KeyRaced()
             await store_reserved.add_reserved_many(session, held)
-            if events:
-                await session.execute(OUTBOX.insert(), events)
+            await outbox.add_rows(session, events)
         for (sku, site), state in states.items():
             promising.cache.put(sku, site, versions[(sku, site)], state)
         if events:

@@ -263,7 +263,7 @@ async def write_outcome(
     for entity in retired:
         old = previous_rows[entity]
         key = dimension_key(dimension, entity)
-        await store.add_tombstone(
+        await outbox.add_tombstone(
             session,
             topic=topics.SEGMENTS_ASSIGNMENTS,
             key=key,
@@ -271,7 +271,7 @@ async def write_outcome(
         )
         for partner in old.partner_ids or []:
             if topics.PARTNER_ID_RE.match(partner):
-                await store.add_tombstone(
+                await outbox.add_tombstone(
                     session,
                     topic=topics.partner_topic(partner),
                     key=key,

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from opentelemetry.trace import StatusCode
@@ -39,24 +40,42 @@ def _encode_key(key: str | bytes | None) -> str | None:
     return key.decode() if isinstance(key, bytes) else key
 
 
+def envelope_row(topic: str, key: str | None, envelope: Envelope) -> dict[str, Any]:
+    """The outbox row of ``envelope``: its CloudEvents headers plus the current trace context (unless the
+    envelope carries its own)."""
+    headers = list(to_headers(envelope))
+    if envelope.traceparent is None:
+        telemetry.inject_headers(headers)
+    return {
+        "id": envelope.id,
+        "aggregatetype": topic,
+        "aggregateid": _encode_key(key),
+        "type": envelope.type,
+        "payload": envelope.data,
+        "headers": orjson.dumps([[k, v.decode("utf-8")] for k, v in headers]).decode(),
+        "created_at": datetime.now(UTC),
+    }
+
+
 async def add_envelope(session: AsyncSession, *, topic: str, key: str | None, envelope: Envelope) -> None:
     """Queue an already built envelope for publication in the caller's transaction."""
-    headers = to_headers(envelope)
-    if envelope.traceparent is None:
-        hdrs = list(headers)
-        telemetry.inject_headers(hdrs)
-        headers = hdrs
+    await session.execute(OUTBOX.insert().values(**envelope_row(topic, key, envelope)))
+
+
+async def add_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Queue many ``envelope_row`` rows with one executemany (batched writers)."""
+    if rows:
+        await session.execute(OUTBOX.insert(), list(rows))
+
+
+async def add_tombstone(session: AsyncSession, *, topic: str, key: str, event_id: str) -> None:
+    """Queue a Kafka tombstone (no value, no CloudEvents headers) for a compacted topic."""
     await session.execute(
         OUTBOX.insert().values(
-            id=envelope.id,
-            aggregatetype=topic,
-            aggregateid=_encode_key(key),
-            type=envelope.type,
-            payload=envelope.data,
-            headers=orjson.dumps([[k, v.decode("utf-8")] for k, v in headers]).decode(),
+            id=event_id, aggregatetype=topic, aggregateid=key, type="tombstone", payload=None, headers="[]",
             created_at=datetime.now(UTC),
         )
-    )
+    )  # fmt: skip
 
 
 async def add_event(

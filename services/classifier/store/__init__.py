@@ -53,7 +53,6 @@ from .rulesets_runs import (
 from .segments import (
     abc_xyz_counts,
     add_history,
-    add_tombstone,
     assignment,
     assignment_rows,
     delete_assignments,
@@ -94,7 +93,6 @@ __all__ = [
     "active_ruleset",
     "add_history",
     "add_to_buckets",
-    "add_tombstone",
     "advance_stream",
     "all_products",
     "assignment",

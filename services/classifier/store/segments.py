@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, tuple_
@@ -101,20 +100,3 @@ async def abc_xyz_counts(session: AsyncSession, dimension: str) -> list[Any]:
         .order_by(a.abc, a.xyz)
     )
     return list((await session.execute(query)).all())
-
-
-async def add_tombstone(session: AsyncSession, *, topic: str, key: str, event_id: str) -> None:
-    """Queue a Kafka tombstone (no value, no CloudEvents headers) for a compacted topic via the outbox."""
-    from services.runtime.tables import OUTBOX
-
-    await session.execute(
-        OUTBOX.insert().values(
-            id=event_id,
-            aggregatetype=topic,
-            aggregateid=key,
-            type="tombstone",
-            payload=None,
-            headers="[]",
-            created_at=datetime.now(UTC),
-        )
-    )
