@@ -8,6 +8,7 @@ import base64
 import csv
 import io
 import json
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -105,18 +106,20 @@ def item(row: Any, principal: Principal, *, detail: bool = False) -> dict[str, A
     return masked_out
 
 
+@dataclass(frozen=True)
+class SegmentFilters:
+    """The list and CSV export's filters (query parameters): all optional, combined with AND."""
+
+    dimension: str | None = Query(default=None, pattern=DIMENSION_PATTERN)
+    segment: str | None = None
+    abc: str | None = Query(default=None, pattern="^[ABC]$")
+    xyz: str | None = Query(default=None, pattern="^[XYZ]$")
+    region: str | None = None
+    q: str | None = Query(default=None, max_length=200)
+
+
 async def _page(
-    request: Request,
-    principal: Principal,
-    *,
-    dimension: str | None,
-    segment: str | None,
-    abc: str | None,
-    xyz: str | None,
-    region: str | None,
-    q: str | None,
-    cursor: str | None,
-    limit: int,
+    request: Request, principal: Principal, filters: SegmentFilters, *, cursor: str | None, limit: int
 ) -> tuple[list[Any], str | None]:
     host = request.app.state.host
     after = _after(cursor)
@@ -125,12 +128,12 @@ async def _page(
         while len(found) < limit:
             rows = await store.search_assignments(
                 session,
-                dimension=dimension,
-                segment=segment,
-                abc=abc,
-                xyz=xyz,
-                region=region,
-                text=q,
+                dimension=filters.dimension,
+                segment=filters.segment,
+                abc=filters.abc,
+                xyz=filters.xyz,
+                region=filters.region,
+                text=filters.q,
                 after=after,
                 limit=limit,
             )
@@ -154,28 +157,12 @@ async def _page(
 )
 async def list_segments(
     request: Request,
-    dimension: str | None = Query(default=None, pattern=DIMENSION_PATTERN),
-    segment: str | None = None,
-    abc: str | None = Query(default=None, pattern="^[ABC]$"),
-    xyz: str | None = Query(default=None, pattern="^[XYZ]$"),
-    region: str | None = None,
-    q: str | None = Query(default=None, max_length=200),
+    filters: SegmentFilters = Depends(),
     cursor: str | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
     principal: Principal = Depends(require_roles()),
 ) -> dict[str, Any]:
-    rows, next_cursor = await _page(
-        request,
-        principal,
-        dimension=dimension,
-        segment=segment,
-        abc=abc,
-        xyz=xyz,
-        region=region,
-        q=q,
-        cursor=cursor,
-        limit=limit,
-    )
+    rows, next_cursor = await _page(request, principal, filters, cursor=cursor, limit=limit)
     return {"items": [item(r, principal) for r in rows], "next_cursor": next_cursor}
 
 
@@ -204,12 +191,7 @@ async def matrix(
 )
 async def export_csv(
     request: Request,
-    dimension: str | None = Query(default=None, pattern=DIMENSION_PATTERN),
-    segment: str | None = None,
-    abc: str | None = Query(default=None, pattern="^[ABC]$"),
-    xyz: str | None = Query(default=None, pattern="^[XYZ]$"),
-    region: str | None = None,
-    q: str | None = Query(default=None, max_length=200),
+    filters: SegmentFilters = Depends(),
     principal: Principal = Depends(require_roles()),
 ) -> Response:
     columns = [
@@ -232,18 +214,7 @@ async def export_csv(
     writer.writerow(columns)
     cursor: str | None = None
     while True:
-        rows, cursor = await _page(
-            request,
-            principal,
-            dimension=dimension,
-            segment=segment,
-            abc=abc,
-            xyz=xyz,
-            region=region,
-            q=q,
-            cursor=cursor,
-            limit=1000,
-        )
+        rows, cursor = await _page(request, principal, filters, cursor=cursor, limit=1000)
         for row in rows:
             data = item(row, principal)
             writer.writerow(["" if data[c] is None else data[c] for c in columns])
