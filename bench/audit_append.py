@@ -42,6 +42,7 @@ from services.runtime.bus.base import Record
 from services.runtime.db import Database
 from services.runtime.migrate import upgrade
 from services.runtime.settings import Settings
+from tests.support.dsn import asyncpg_dsn as _dsn
 
 GOAL_RATIO = 0.5
 BATCH = 2000
@@ -181,10 +182,6 @@ async def _fresh_database(url: str) -> tuple[str, str]:
     await admin.close()
     db_url = make_url(url).set(database=name).render_as_string(hide_password=False)
     return db_url, _dsn(db_url)
-
-
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def _drop(url: str, db_url: str) -> None:

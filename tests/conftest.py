@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.support.dsn import asyncpg_dsn as _asyncpg_dsn
+
 DATABASE_URL_VAR = "SEGFLOW_TEST_DATABASE_URL"
 KAFKA_BOOTSTRAP_VAR = "SEGFLOW_TEST_KAFKA_BOOTSTRAP"
 
@@ -31,16 +33,6 @@ def _required_env(name: str, part: str) -> str:
             pytrace=False,
         )
     return value
-
-
-def _asyncpg_dsn(sqlalchemy_url: str, database: str | None = None) -> str:
-    """A plain postgresql:// DSN for asyncpg from a postgresql+asyncpg:// URL (optionally another db)."""
-    from sqlalchemy.engine import make_url
-
-    url = make_url(sqlalchemy_url).set(drivername="postgresql")
-    if database is not None:
-        url = url.set(database=database)
-    return url.render_as_string(hide_password=False)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -15,6 +15,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy.engine import make_url
 
+from tests.support.dsn import asyncpg_dsn as _dsn
+
 MAX_POLLS = 120  # liveness guard: give up (and fail) instead of hanging when nothing arrives
 
 
@@ -26,10 +28,6 @@ async def _run(*argv: str) -> str:
     out, err = await proc.communicate()
     assert proc.returncode == 0, f"{argv[0]} exited {proc.returncode}: {err.decode(errors='replace')}"
     return out.decode()
-
-
-def _dsn(sqlalchemy_url: str) -> str:
-    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def test_postgres_is_a_real_postgresql_server(database_url: str) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from contracts.topics import DLQ, all_topics
 from services.audit.capture import GROUP as AUDIT_GROUP
 from services.runtime.bus.kafka import KafkaBus
+from tests.support.dsn import asyncpg_dsn as _dsn
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,11 +37,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _dsn(url: str, database: str | None = None) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    return (parsed.set(database=database) if database else parsed).render_as_string(hide_password=False)
 
 
 @dataclass

@@ -25,13 +25,10 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
+from tests.support.dsn import asyncpg_dsn
+
 REPO = Path(__file__).resolve().parents[2]
 TEST_SECRET = "test-secret-0123456789abcdef0123456789"
-
-
-def asyncpg_dsn(sqlalchemy_url: str) -> str:
-    """A plain ``postgresql://`` DSN for asyncpg from a ``postgresql+asyncpg://`` URL."""
-    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def new_database(admin_url: str, prefix: str = "segflow_rc") -> str:
