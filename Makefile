@@ -12,13 +12,13 @@ NPM_STAMP := tools/node_modules/.segflow-installed
 TEST_DIRS := tests/unit tests/integration tests/e2e tests/browser
 DOMAIN_PACKAGES = $(wildcard services/*/domain)
 
-.PHONY: help install test lint lint-ruff lint-format lint-mypy lint-imports lint-compose lint-asyncapi lint-k8s \
+.PHONY: help install test lint lint-ruff lint-format lint-mypy lint-imports lint-compose lint-asyncapi lint-k8s lint-native \
         demo bench chaos clean
 
 help:
-	@echo "make install  create .venv (uv sync --frozen) and tools/node_modules (npm ci)"
+	@echo "make install  create .venv (uv sync --frozen, building native/ with cargo) and tools/node_modules (npm ci)"
 	@echo "make test     start PostgreSQL + Kafka, run $(TEST_DIRS), stop them"
-	@echo "make lint     ruff, ruff format --check, mypy, import-linter, compose schema, asyncapi"
+	@echo "make lint     ruff, ruff format --check, mypy, import-linter, compose schema, asyncapi, cargo fmt + clippy"
 	@echo "make demo     run all five services embedded on http://127.0.0.1:8000"
 	@echo "make bench    run the benchmarks against real PostgreSQL + Kafka"
 	@echo "make chaos    run tests/chaos against real PostgreSQL + Kafka"
@@ -26,9 +26,14 @@ help:
 
 install: $(PY_STAMP) $(NPM_STAMP)
 
-# Re-sync when the venv is missing or the lock changed since the last sync.
-$(PY_STAMP): uv.lock pyproject.toml
-	@uv="$$(scripts/ensure-uv.sh)" && UV_PROJECT_ENVIRONMENT=$(VENV) "$$uv" sync --frozen
+# The compiled hot loops (native/, Rust): uv rebuilds them with cargo when these change (their cache-keys).
+NATIVE_SOURCES := native/Cargo.toml native/Cargo.lock native/pyproject.toml native/segflow_native.pyi \
+                  $(wildcard native/src/*.rs)
+
+# Re-sync when the venv is missing or the lock or the native sources changed since the last sync.
+$(PY_STAMP): uv.lock pyproject.toml $(NATIVE_SOURCES)
+	@uv="$$(scripts/ensure-uv.sh)" && cargo_bin="$$(scripts/ensure-cargo.sh)" && \
+	  PATH="$$cargo_bin:$$PATH" UV_PROJECT_ENVIRONMENT=$(VENV) "$$uv" sync --frozen
 	@touch $@
 
 $(NPM_STAMP): tools/package.json tools/package-lock.json
@@ -38,7 +43,7 @@ $(NPM_STAMP): tools/package.json tools/package-lock.json
 test: install
 	scripts/run-tests.sh
 
-lint: lint-ruff lint-format lint-mypy lint-imports lint-compose lint-asyncapi lint-k8s
+lint: lint-ruff lint-format lint-mypy lint-imports lint-compose lint-asyncapi lint-k8s lint-native
 
 lint-ruff: $(PY_STAMP)
 	$(VENV)/bin/ruff check .
@@ -60,6 +65,12 @@ lint-compose: $(PY_STAMP)
 
 lint-asyncapi: $(NPM_STAMP)
 	scripts/asyncapi-validate.sh
+
+# The Rust of native/: formatting and clippy with warnings as errors (PyO3 reads the venv's interpreter).
+lint-native: $(PY_STAMP)
+	@PATH="$$(scripts/ensure-cargo.sh):$$PATH" && \
+	  cargo fmt --manifest-path native/Cargo.toml --check && \
+	  PYO3_PYTHON=$(CURDIR)/$(PY) cargo clippy --manifest-path native/Cargo.toml --release --locked --quiet -- -D warnings
 
 demo: install
 	$(VENV)/bin/segflow demo

@@ -11,11 +11,14 @@ rejected by two consumers, or again after a replay, is two facts); for records w
 garbage) ``topic|partition|offset`` (whose full hex SHA-256 is then also the stored event id). 16 binary
 bytes instead of 64 hex characters keep the unique index small (the main PostgreSQL cost of an append;
 migration 0003 converted existing keys) while a collision stays out of reach (birthday bound ~2^64 records).
+
+The batch paths (``unique_drafts``, ``seal_drafts``) run compiled (``segflow_native``, Rust under native/):
+they are the capture writer's hot path. The one-record Python functions here (``draft_of``, ``event_us_of``)
+and ``domain.chain.seal_entry`` define the rules; tests hold the compiled paths equal to them.
 """
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import re
 import time
@@ -24,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import segflow_native
 
 from contracts import topics as catalog
 from contracts.envelope import EnvelopeError, parse_time
@@ -47,6 +51,7 @@ _DLQ_HEADERS = (
 Subtree = tuple[int, int, bytes]  # (level, index, root)
 _HASH = ROW_COLUMNS.index("entry_hash")
 DEDUP_KEY_BYTES = 16
+assert segflow_native.DEDUP_KEY_BYTES == DEDUP_KEY_BYTES, "the compiled drafts use the same key length"
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -61,17 +66,7 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-@dataclass(slots=True)
-class Draft:
-    """A received record plus the metadata the chain stores about it (before seq and hashing)."""
-
-    record: Record
-    dedup_key: bytes
-    event_id: str
-    type: str | None
-    subject: str | None
-    event_time: str
-    event_us: int
+Draft = segflow_native.Draft  # record, dedup_key, event_id, type, subject, event_time, event_us (compiled)
 
 
 def _first_headers(rec: Record) -> dict[str, bytes]:
@@ -135,46 +130,26 @@ def _draft(rec: Record, headers: dict[str, bytes], key: bytes, event_id: str) ->
     return Draft(rec, key, event_id, type_, subject, event_time, event_us)
 
 
+def _usable_event_us(ce_time: str) -> int | None:
+    try:
+        return event_us_of(ce_time)
+    except EnvelopeError:
+        return None
+
+
 def unique_drafts(records: list[Record], seen: set[bytes] | None = None) -> list[Draft]:
     """Drafts of the records, a duplicate inside the batch kept once (its first occurrence); ``seen`` (the
-    dedup keys of earlier chunks of the same batch) is updated. A duplicate is recognised from its dedup key
-    alone (never fully drafted). ``draft_of`` with the common case inlined (the capture hot path)."""
-    drafts: list[Draft] = []
-    seen = set() if seen is None else seen
-    sha256, dlq = hashlib.sha256, catalog.DLQ
-    for rec in records:
-        headers = dict(reversed(rec.headers)) if rec.headers else {}  # _first_headers
-        raw_id = headers.get("ce_id")
-        if not raw_id or rec.topic == dlq:
-            key, event_id = _dedup(rec, headers)
-        else:  # _dedup of an event outside the DLQ
-            event_id = raw_id.decode("utf-8", errors="replace")
-            key = sha256(f"{rec.topic}|{event_id}".encode("utf-8", errors="replace")).digest()[
-                :DEDUP_KEY_BYTES
-            ]
-        if key in seen:
-            continue
-        seen.add(key)
-        raw_time = headers.get("ce_time")
-        if not raw_time:
-            drafts.append(_draft(rec, headers, key, event_id))
-            continue
-        ce_time = raw_time.decode("utf-8", errors="replace")
-        try:
-            event_us = event_us_of(ce_time)
-        except EnvelopeError:
-            drafts.append(_draft(rec, headers, key, event_id))
-            continue
-        ce_type, ce_subject = headers.get("ce_type"), headers.get("ce_subject")
-        drafts.append(
-            Draft(
-                rec, key, event_id,
-                None if ce_type is None else ce_type.decode("utf-8", errors="replace"),
-                None if ce_subject is None else ce_subject.decode("utf-8", errors="replace"),
-                ce_time, event_us,
-            )
-        )  # fmt: skip
-    return drafts
+    dedup keys of earlier chunks of the same batch) is updated. ``draft_of``'s rules, compiled
+    (``segflow_native.draft_batch``, native/src/draft.rs; the capture hot path): a ``ce_time`` outside the
+    common shape is answered by ``event_us_of``, the broker's time formatted by ``rfc3339_us``."""
+    return segflow_native.draft_batch(
+        records,
+        set() if seen is None else seen,
+        catalog.DLQ,
+        list(_DLQ_HEADERS),
+        _usable_event_us,
+        rfc3339_us,
+    )
 
 
 @dataclass
@@ -235,13 +210,6 @@ def _entry_of(row: tuple[Any, ...]) -> ChainEntry:
     )
 
 
-# domain.chain.canonical_fields' object with its keys in RFC 8785 order, as a template of JSON pieces
-_CANONICAL = (
-    b'{"event_id":%b,"event_time":%b,"headers":%b,"key":%b,"offset":%d,"partition":%d,"payload_sha256":%b,'
-    b'"seq":%d,"subject":%b,"topic":%b,"type":%b}'
-)
-
-
 def seal_drafts(
     prev_hash: bytes,
     size: int,
@@ -251,60 +219,19 @@ def seal_drafts(
     captured_us: int,
 ) -> Sealed:
     """Seal ``drafts`` (with the bytes to store, ``payloads``) as seq ``size, size + 1, ...`` after
-    ``prev_hash``; ``frontier`` (the head's, size ``size``) is copied, not changed. Equal entry by entry to
-    ``domain.chain.seal_entry`` (tested).
+    ``prev_hash``; ``frontier`` (the head's, size ``size``) is not changed. Equal entry by entry to
+    ``domain.chain.seal_entry`` and, for the frontier, to ``MerkleFrontier.append_completing`` (tested
+    against an independent RFC 8785 chain on adversarial fields).
 
-    Speed (the capture hot path): the canonical metadata (``domain.chain.canonical_fields``: RFC 8785 key
-    order, no whitespace) is assembled from JSON pieces with one bytes format instead of serialising an
-    object: each free-text field (event id, event time, subject) goes through ``orjson.dumps`` (the same
-    escaping), topics, types and header names are escaped once per batch, and base64/hex values and
-    integers never need escaping. The headers piece doubles as the ``headers`` column. The Merkle frontier
-    advances over the whole batch in one ``extend_completing`` loop. Byte equality with ``seal_entry`` is
-    tested on adversarial fields."""
+    The per-record work (canonical metadata in RFC 8785 key order, the payload and chain SHA-256s, base64
+    of the key and header values, the Merkle frontier) runs compiled: ``segflow_native.seal_batch`` (Rust,
+    native/src/seal.rs) is the capture hot path; the rules stay defined by ``domain.chain``."""
     if frontier.size != size:
         raise ValueError(f"frontier of size {frontier.size} does not match chain size {size}")
-    out = Sealed(size, prev_hash, frontier=frontier.copy())
-    rows = out.rows
-    b2a, sha256, dumps = binascii.b2a_base64, hashlib.sha256, orjson.dumps
-    hashes: list[bytes] = []
-    openers: dict[str, bytes] = {}  # header name -> b'["<JSON-escaped name>","'
-    escaped: dict[str | None, bytes] = {}  # topic / type -> its JSON (few distinct values per batch)
-    for d, payload in zip(drafts, payloads, strict=True):
-        rec = d.record
-        if rec.key is None:
-            key, key_json = None, b"null"
-        else:
-            key_b64 = b2a(rec.key, newline=False)
-            key, key_json = key_b64.decode("ascii"), b'"' + key_b64 + b'"'
-        pairs = []
-        for name, value in rec.headers:  # == orjson.dumps([[name, base64(value)], ...])
-            opener = openers.get(name)
-            if opener is None:
-                opener = openers[name] = b'["' + dumps(name)[1:-1] + b'","'
-            pairs.append(opener + b2a(value, newline=False) + b'"]')
-        headers = b"[" + b",".join(pairs) + b"]"
-        if payload is None:
-            digest, digest_json = None, b"null"
-        else:
-            digest = sha256(payload).hexdigest()
-            digest_json = b'"' + digest.encode("ascii") + b'"'
-        topic_json = escaped.get(rec.topic) or escaped.setdefault(rec.topic, dumps(rec.topic))
-        type_json = escaped.get(d.type) or escaped.setdefault(d.type, dumps(d.type))
-        canonical = _CANONICAL % (
-            dumps(d.event_id), dumps(d.event_time), headers, key_json, rec.offset, rec.partition, digest_json,
-            size, dumps(d.subject), topic_json, type_json,
-        )  # fmt: skip
-        prev_hash = sha256(prev_hash + canonical).digest()
-        rows.append(
-            (
-                size, rec.topic, rec.partition, rec.offset, key, headers.decode(), d.type, d.subject,
-                d.event_time, d.event_id, digest, payload, prev_hash, d.dedup_key, d.event_us, captured_us,
-            )
-        )  # fmt: skip
-        hashes.append(prev_hash)
-        size += 1
-    out.subtrees = out.frontier.extend_completing(hashes, SUBTREE_MIN_LEVEL)
-    return out
+    rows, roots, subtrees = segflow_native.seal_batch(
+        prev_hash, size, frontier.hashes, drafts, payloads, captured_us, SUBTREE_MIN_LEVEL
+    )
+    return Sealed(size, prev_hash, rows, subtrees, MerkleFrontier(size + len(rows), roots))
 
 
 def join_sealed(parts: list[Sealed]) -> Sealed:
