@@ -35,7 +35,7 @@ from services.runtime.consumer import PoisonRecord
 
 async def _flag_if_reserved(session: AsyncSession, sku: str, site: str) -> None:
     if await store_promises.points_with_promises(session, sku, site):
-        await store_points.mark_dirty(session, sku, site)
+        store_points.mark_dirty(session, sku, site)
 
 
 async def on_inventory_position(session: AsyncSession, env: Envelope, event: BaseModel) -> None:

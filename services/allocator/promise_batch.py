@@ -8,9 +8,9 @@ Requests are decided in arrival order on each sku@site's state (point_cache.py),
 ones before it left, so every request gets the answer it would get alone in that order. A key seen twice
 in a batch is a retry of the first. With little load a batch holds one promise (no added wait).
 
-If the transaction fails (a database error, a key that raced in from another sku@site, a deadlock with
-a consumer's batch on PostgreSQL), it is rolled back and every promise of the batch is applied again on
-its own (``Promising.promise_one``), so one bad request fails alone.
+If the transaction fails (a database error, a key that raced in from another sku@site), it is rolled back
+and every promise of the batch is applied again on its own (``Promising.promise_one``), so one bad
+request fails alone.
 """
 
 from __future__ import annotations

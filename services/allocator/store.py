@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 metadata = MetaData()
 ACTIVE = ("held", "confirmed")
@@ -178,11 +179,11 @@ backorder_runs = Table(
 )
 
 
-def is_postgres(session: AsyncSession) -> bool:
+def is_postgres(session: AsyncSession | Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def insert_for(session: AsyncSession, table: Table) -> Any:
+def insert_for(session: AsyncSession | Session, table: Table) -> Any:
     """The dialect's INSERT (both support ``on_conflict_do_update`` / ``on_conflict_do_nothing``)."""
     return postgresql.insert(table) if is_postgres(session) else sqlite.insert(table)
 

@@ -5,18 +5,27 @@ Version rule: every transaction that changes what a sku@site's picture is made o
 order lines, reservations, holds) sets ``version = (version + 1) mod 2**31`` on its row, in the same
 transaction. A reader holding the row lock that sees ``version == cached + 1`` therefore knows nothing
 but itself changed the sku@site since the cached picture was read.
+
+Lock order rule: a transaction locks several rows in sorted (sku, site) order, so two transactions
+never wait for each other in a cycle (PostgreSQL would abort one as a deadlock). Promises lock their
+rows up front (``lock_points``, sorted). The consumers' writes (``touch_point``) are collected on the
+session (``session.info``), once per sku@site, and bumped just before the transaction commits, in key
+order, in one executemany; a rolled-back transaction discards them with its session. Nothing reads a
+``stock_points`` row inside a transaction that touches it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from services.allocator.store import insert_for, quotas, stock_points
 
 VERSION_MODULUS = 2**31 - 1
+TOUCHED = "segflow.allocator.touched"
 
 
 def next_version(version: int) -> int:
@@ -24,21 +33,22 @@ def next_version(version: int) -> int:
     return (version + 1) % VERSION_MODULUS
 
 
-def _bump(session: AsyncSession, *, dirty: bool) -> Any:
-    """Create the sku@site row or bump its version (parameters ``p_sku``, ``p_site``); with ``dirty`` also
-    set its backorder flag."""
+def _bump(session: AsyncSession | Session) -> Any:
+    """Create the sku@site row or bump its version (parameters ``p_sku``, ``p_site``); where ``p_dirty``
+    (default false) is true also set its backorder flag."""
     statement = insert_for(session, stock_points).values(
-        sku=bindparam("p_sku"), site=bindparam("p_site"), version=1, dirty=dirty
+        sku=bindparam("p_sku"), site=bindparam("p_site"), version=1, dirty=bindparam("p_dirty", False)
     )
-    changes: dict[str, Any] = {"version": (stock_points.c.version + 1) % VERSION_MODULUS}
-    if dirty:
-        changes["dirty"] = True
+    changes = {
+        "version": (stock_points.c.version + 1) % VERSION_MODULUS,
+        "dirty": or_(stock_points.c.dirty, statement.excluded.dirty),
+    }
     return statement.on_conflict_do_update(index_elements=["sku", "site"], set_=changes)
 
 
 def _with_versions(session: AsyncSession) -> Any:
     quota_count = select(func.count()).select_from(quotas).scalar_subquery()
-    return _bump(session, dirty=False).returning(
+    return _bump(session).returning(
         stock_points.c.sku, stock_points.c.site, stock_points.c.version, quota_count
     )
 
@@ -62,15 +72,27 @@ async def lock_points(
     return {(r[0], r[1]): int(r[2]) for r in rows}, int(rows[0][3]) if rows else 0
 
 
-async def touch_point(session: AsyncSession, sku: str, site: str, *, dirty: bool = False) -> None:
-    """Bump the sku@site's version (its picture changed); with ``dirty`` also flag it for backorder
-    processing (its supply dropped or its demand rose)."""
-    await session.execute(_bump(session, dirty=dirty), {"p_sku": sku, "p_site": site})
+def touch_point(session: AsyncSession, sku: str, site: str, *, dirty: bool = False) -> None:
+    """Bump the sku@site's version at commit (its picture changed); with ``dirty`` also flag it for
+    backorder processing (its supply dropped or its demand rose)."""
+    touched: dict[tuple[str, str], bool] = session.info.setdefault(TOUCHED, {})
+    touched[(sku, site)] = touched.get((sku, site), False) or dirty
 
 
-async def mark_dirty(session: AsyncSession, sku: str, site: str) -> None:
-    """Flag a sku@site for backorder processing (and bump its version)."""
-    await touch_point(session, sku, site, dirty=True)
+def mark_dirty(session: AsyncSession, sku: str, site: str) -> None:
+    """Flag a sku@site for backorder processing (and bump its version) at commit."""
+    touch_point(session, sku, site, dirty=True)
+
+
+@event.listens_for(Session, "before_commit")
+def _bump_touched(session: Session) -> None:
+    """Bump every sku@site the transaction touched, in key order (one executemany)."""
+    touched: dict[tuple[str, str], bool] | None = session.info.pop(TOUCHED, None)
+    if touched:
+        params = [
+            {"p_sku": sku, "p_site": site, "p_dirty": touched[(sku, site)]} for sku, site in sorted(touched)
+        ]
+        session.execute(_bump(session), params)
 
 
 async def dirty_points(session: AsyncSession, limit: int = 100) -> list[tuple[str, str]]:

@@ -1,6 +1,7 @@
 """Queries of supply and demand (tables in store.py): positions, scheduled receipts, open order lines and
 customers' segments. Every write that changes a sku@site's picture bumps that sku@site's version
-(store_points.touch_point) in the same transaction, so cached pictures see it."""
+(store_points.touch_point: when the transaction commits, in key order) in the same transaction, so cached
+pictures see it."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ async def set_position(
     await upsert(
         session, positions, {"sku": sku, "site": site, "on_hand": on_hand, "as_of": as_of}, ["sku", "site"]
     )
-    await touch_point(session, sku, site)
+    touch_point(session, sku, site)
     return None if row is None else float(row.on_hand)
 
 
@@ -40,9 +41,9 @@ async def set_receipt(
     row = (await session.execute(select(receipts).where(receipts.c.receipt_id == receipt_id))).first()
     values = {"receipt_id": receipt_id, "sku": sku, "site": site, "quantity": quantity, "due_date": due}
     await upsert(session, receipts, {**values, "received": received}, ["receipt_id"])
-    await touch_point(session, sku, site)
+    touch_point(session, sku, site)
     if row is not None and (row.sku, row.site) != (sku, site):
-        await touch_point(session, row.sku, row.site)
+        touch_point(session, row.sku, row.site)
     return row
 
 
@@ -51,9 +52,9 @@ async def set_order_line(session: AsyncSession, values: dict[str, Any]) -> None:
     keys = and_(order_lines.c.order_id == values["order_id"], order_lines.c.line_id == values["line_id"])
     before = (await session.execute(select(order_lines.c.sku, order_lines.c.site).where(keys))).first()
     await upsert(session, order_lines, values, ["order_id", "line_id"])
-    await touch_point(session, values["sku"], values["site"])
+    touch_point(session, values["sku"], values["site"])
     if before is not None and (before.sku, before.site) != (values["sku"], values["site"]):
-        await touch_point(session, before.sku, before.site)
+        touch_point(session, before.sku, before.site)
 
 
 async def cancel_order_line(
@@ -67,7 +68,7 @@ async def cancel_order_line(
     left = 0.0 if quantity is None else max(0.0, float(row.quantity) - quantity)
     values = {"status": "cancelled"} if left <= 0 else {"quantity": left}
     await session.execute(update(order_lines).where(where).values(**values))
-    await touch_point(session, row.sku, row.site)
+    touch_point(session, row.sku, row.site)
     return row
 
 
