@@ -31,7 +31,9 @@ def ce_times(draw: st.DrawFn) -> str:
     year = draw(st.sampled_from(["1970", "2026", "2024", "2100", "1900", "1600", "0001", "9999", "0000"]))
     date = f"{year}-{draw(_two(0, 13))}-{draw(_two(0, 32))}"
     clock = f"{draw(_two(0, 25))}:{draw(_two(0, 61))}:{draw(_two(0, 61))}"
-    fraction = draw(st.sampled_from(["", "."]) | st.text("0123456789", min_size=1, max_size=7).map(".{}".format))
+    fraction = draw(
+        st.sampled_from(["", "."]) | st.text("0123456789", min_size=1, max_size=7).map(".{}".format)
+    )
     zone = draw(
         st.sampled_from(["Z", "z", "", "+00:00", "-00:00"])
         | st.builds(lambda s, h, m: f"{s}{h}:{m}", st.sampled_from("+-"), _two(0, 25), _two(0, 61))
