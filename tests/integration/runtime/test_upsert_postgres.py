@@ -1,0 +1,31 @@
+"""services.runtime.upsert on REAL PostgreSQL: the same insert-then-update checks as on SQLite
+(tests/unit/runtime/upsert_checks.py), run in a fresh database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from services.runtime.upsert import dialect_insert
+from tests.unit.runtime.upsert_checks import CHECKS, Sessions, metadata, stock
+
+
+@pytest.fixture
+async def sessions(fresh_database: str) -> AsyncIterator[Sessions]:
+    engine = create_async_engine(fresh_database)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    try:
+        yield async_sessionmaker(engine, expire_on_commit=False, class_=AsyncSession)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=[c.__name__.removeprefix("check_") for c in CHECKS])
+async def test_upsert_on_postgres(sessions: Sessions, check: Callable[[Sessions], Awaitable[None]]) -> None:
+    async with sessions() as session:
+        assert isinstance(dialect_insert(session, stock), postgresql.Insert)  # really PostgreSQL's statement
+    await check(sessions)
