@@ -1,8 +1,8 @@
-"""The allocator's tables (SQLAlchemy Core, PostgreSQL and SQLite alike) and the dialect helpers its
-queries share. The queries live by concern: store_supply.py (supply, demand, customers), store_points.py
-(the sku@site rows: lock, version, backorder flag), store_promises.py (promises and quotas),
-store_reserved.py (per-day reservation totals, customer crosswalk), store_runs.py (allocation decisions,
-backorder runs).
+"""The allocator's tables (SQLAlchemy Core, PostgreSQL and SQLite alike) and ``is_postgres``, the dialect
+test its queries share (their INSERT ... ON CONFLICT statements come from services.runtime.upsert). The
+queries live by concern: store_supply.py (supply, demand, customers), store_points.py (the sku@site rows:
+lock, version, backorder flag), store_promises.py (promises and quotas), store_reserved.py (per-day
+reservation totals, customer crosswalk), store_runs.py (allocation decisions, backorder runs).
 
 Tables: the supply picture (positions, receipts), demand (order_lines), customers' segments and the
 source -> golden customer crosswalk, one ``stock_points`` row per sku@site (the row promises lock, and the
@@ -14,9 +14,6 @@ Times are stored as epoch seconds (floats) so both dialects compare them the sam
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -30,7 +27,6 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -181,25 +177,3 @@ backorder_runs = Table(
 
 def is_postgres(session: AsyncSession | Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-def insert_for(session: AsyncSession | Session, table: Table) -> Any:
-    """The dialect's INSERT (both support ``on_conflict_do_update`` / ``on_conflict_do_nothing``)."""
-    return postgresql.insert(table) if is_postgres(session) else sqlite.insert(table)
-
-
-async def upsert(
-    session: AsyncSession,
-    table: Table,
-    values: dict[str, Any],
-    keys: Sequence[str],
-    *,
-    update_cols: bool = True,
-) -> None:
-    """Insert ``values``; on a key conflict update the other columns (or do nothing)."""
-    statement = insert_for(session, table).values(**values)
-    changes = {k: v for k, v in values.items() if k not in keys}
-    if update_cols and changes:
-        await session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=changes))
-    else:
-        await session.execute(statement.on_conflict_do_nothing(index_elements=list(keys)))

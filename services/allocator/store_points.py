@@ -22,7 +22,8 @@ from sqlalchemy import bindparam, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from services.allocator.store import insert_for, quotas, stock_points
+from services.allocator.store import quotas, stock_points
+from services.runtime.upsert import dialect_insert
 
 VERSION_MODULUS = 2**31 - 1
 TOUCHED = "segflow.allocator.touched"
@@ -36,7 +37,7 @@ def next_version(version: int) -> int:
 def _bump(session: AsyncSession | Session) -> Any:
     """Create the sku@site row or bump its version (parameters ``p_sku``, ``p_site``); where ``p_dirty``
     (default false) is true also set its backorder flag."""
-    statement = insert_for(session, stock_points).values(
+    statement = dialect_insert(session, stock_points).values(
         sku=bindparam("p_sku"), site=bindparam("p_site"), version=1, dirty=bindparam("p_dirty", False)
     )
     changes = {

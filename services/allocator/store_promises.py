@@ -9,7 +9,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.allocator.store import ACTIVE, insert_for, is_postgres, promises, quotas
+from services.allocator.store import ACTIVE, is_postgres, promises, quotas
+from services.runtime.upsert import dialect_insert
 
 
 async def promise_by_key(session: AsyncSession, idempotency_key: str) -> Row[Any] | None:
@@ -48,7 +49,7 @@ async def points_with_promises(
 async def insert_promise(session: AsyncSession, values: dict[str, Any]) -> bool:
     """Insert a promise unless its idempotency key is stored already (then nothing; returns False).
     On PostgreSQL a concurrent insert of the same key waits for the other transaction to end."""
-    statement = insert_for(session, promises).values(**values)
+    statement = dialect_insert(session, promises).values(**values)
     statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"])
     inserted = (await session.execute(statement.returning(promises.c.promise_id))).first()
     return inserted is not None
@@ -108,6 +109,6 @@ async def insert_promises(session: AsyncSession, rows: list[dict[str, Any]]) -> 
     already; returns the keys inserted."""
     if not rows:
         return set()
-    statement = insert_for(session, promises).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    statement = dialect_insert(session, promises).on_conflict_do_nothing(index_elements=["idempotency_key"])
     inserted = (await session.execute(statement.returning(promises.c.idempotency_key), rows)).all()
     return {r[0] for r in inserted}

@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.allocator.store import customer_sources, order_lines, reserved_days
+from services.runtime.upsert import dialect_insert, upsert
 
 NO_SEGMENT = ""
 EPSILON = 1e-9
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    is_postgres = session.get_bind().dialect.name == "postgresql"
-    return postgresql.insert(table) if is_postgres else sqlite.insert(table)
 
 
 async def add_reserved_many(
@@ -42,7 +36,7 @@ async def add_reserved_many(
     ]
     if not rows:
         return
-    statement = _insert(session, reserved_days)
+    statement = dialect_insert(session, reserved_days)
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=["sku", "site", "segment", "day"],
@@ -71,7 +65,7 @@ async def add_reserved(
     ]
     if not rows:
         return
-    statement = _insert(session, reserved_days)
+    statement = dialect_insert(session, reserved_days)
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=["sku", "site", "segment", "day"],
@@ -100,12 +94,8 @@ async def reserved_rows(session: AsyncSession, sku: str, site: str) -> list[tupl
 
 async def set_customer_source(session: AsyncSession, source: str, source_id: str, golden_id: str) -> None:
     """Remember a source record's golden id and re-key that record's order lines to it."""
-    statement = _insert(session, customer_sources).values(
-        source=source, source_id=source_id, golden_id=golden_id
-    )
-    await session.execute(
-        statement.on_conflict_do_update(index_elements=["source", "source_id"], set_={"golden_id": golden_id})
-    )
+    values = {"source": source, "source_id": source_id, "golden_id": golden_id}
+    await upsert(session, customer_sources, values, ["source", "source_id"])
     where = and_(order_lines.c.customer_source == source, order_lines.c.customer_id == source_id)
     await session.execute(update(order_lines).where(where).values(customer_key=golden_id))
 

@@ -13,8 +13,9 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.allocator.store import customers, order_lines, positions, receipts, upsert
+from services.allocator.store import customers, order_lines, positions, receipts
 from services.allocator.store_points import touch_point
+from services.runtime.upsert import upsert
 
 
 async def set_position(
