@@ -1,4 +1,4 @@
-"""The policy handlers' per-transaction write buffer and the cached upsert statements.
+"""The policy handlers' per-transaction write buffer (its statements come from services.runtime.upsert).
 
 Upserts of rows that nothing reads back inside the consumer's transaction (order lines, inventory
 positions, shipment merges, KPI dirty marks) are collected on the session (``session.info``) and written
@@ -19,37 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, event, func
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import Insert
+
+from services.runtime.upsert import upsert_statement
 
 PENDING = "segflow.policy.pending"
-_STATEMENTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...], bool], Insert] = {}
-
-
-def upsert_statement(
-    dialect: str, table: Table, columns: Sequence[str], keys: Sequence[str], merge: bool = False
-) -> Insert:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column (COALESCE with the stored value when
-    ``merge``); DO NOTHING when every column is a key. Built once per shape, executed with parameters."""
-    cache_key = (dialect, table.name, tuple(columns), tuple(keys), merge)
-    statement = _STATEMENTS.get(cache_key)
-    if statement is None:
-        insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-        excluded = insert.excluded
-        changes = {
-            c: func.coalesce(excluded[c], table.c[c]) if merge else excluded[c]
-            for c in columns
-            if c not in keys
-        }
-        if changes:
-            statement = insert.on_conflict_do_update(index_elements=list(keys), set_=changes)
-        else:
-            statement = insert.on_conflict_do_nothing(index_elements=list(keys))
-        _STATEMENTS[cache_key] = statement
-    return statement
 
 
 @dataclass
@@ -91,7 +67,7 @@ def flush_sync(session: Session) -> None:
         rows = [buffer.rows[key] for key in sorted(buffer.rows)]
         if not rows:
             continue
-        statement = upsert_statement(dialect, buffer.table, list(rows[0]), buffer.keys, buffer.merge)
+        statement = upsert_statement(dialect, buffer.table, buffer.keys, list(rows[0]), merge=buffer.merge)
         session.execute(statement, rows)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, func, select, tuple_, update
+from sqlalchemy import and_, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.policy import pending
@@ -28,15 +28,10 @@ from services.policy.tables import (
     segment_changes,
     shipments,
 )
+from services.runtime.upsert import upsert
 
 UNASSIGNED = "unassigned"
 PRODUCT_MEMO = "segflow.policy.products"
-
-
-async def upsert(session: AsyncSession, table: Table, values: dict[str, Any], keys: Sequence[str]) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other given column."""
-    statement = pending.upsert_statement(session.get_bind().dialect.name, table, list(values), keys)
-    await session.execute(statement, values)
 
 
 # --- inputs -------------------------------------------------------------------------------------------
