@@ -70,7 +70,6 @@ from .tables import (
     customer_sources,
     customers,
     demand_buckets,
-    insert_statement,
     metadata,
     order_lines,
     overrides,
@@ -81,7 +80,6 @@ from .tables import (
     runs,
     stream_state,
     supplier_receipts,
-    upsert_statement,
 )
 
 __all__ = [
@@ -113,7 +111,6 @@ __all__ = [
     "insert_override",
     "insert_ruleset",
     "insert_run",
-    "insert_statement",
     "latest_run",
     "line_exists",
     "load_lines",
@@ -153,5 +150,4 @@ __all__ = [
     "supplier_receipts",
     "unfinished_runs",
     "update_run",
-    "upsert_statement",
 ]

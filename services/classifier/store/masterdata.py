@@ -9,7 +9,9 @@ from sqlalchemy import Table, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from .tables import aware, customer_sources, customers, product_sources, products, upsert_statement
+from services.runtime.upsert import upsert_statement
+
+from .tables import aware, customer_sources, customers, product_sources, products
 
 
 async def golden_customer(session: AsyncSession, golden_id: str) -> Any:

@@ -11,16 +11,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from services.runtime.upsert import dialect_insert, upsert_statement
+
 from .tables import (
     BUCKET_VALUES,
     aware,
     customers,
     demand_buckets,
-    insert_statement,
     order_lines,
     stream_state,
     supplier_receipts,
-    upsert_statement,
 )
 
 
@@ -50,7 +50,7 @@ def add_to_buckets(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """Additive upsert: each value column += the row's delta."""
     if not rows:
         return
-    stmt = insert_statement(session, demand_buckets)
+    stmt = dialect_insert(session, demand_buckets)
     stmt = stmt.on_conflict_do_update(
         index_elements=["dimension", "entity_id", "grain", "period"],
         set_={v: demand_buckets.c[v] + stmt.excluded[v] for v in BUCKET_VALUES},
@@ -61,7 +61,7 @@ def add_to_buckets(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
 def advance_stream(
     session: Session, stream: str, max_event_time: datetime, events: int, now: datetime
 ) -> None:
-    stmt = insert_statement(session, stream_state)
+    stmt = dialect_insert(session, stream_state)
     stmt = stmt.on_conflict_do_update(
         index_elements=["stream"],
         set_={

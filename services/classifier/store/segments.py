@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .tables import assignment_history, assignments, upsert_statement
+from services.runtime.upsert import upsert_statement
+
+from .tables import assignment_history, assignments
 
 
 async def assignment_rows(session: AsyncSession, dimension: str) -> dict[str, Any]:

@@ -1,13 +1,12 @@
-"""The classifier's tables (SQLAlchemy Core on one MetaData) and the dialect helpers every query uses.
+"""The classifier's tables (SQLAlchemy Core on one MetaData) and ``aware`` (SQLite's naive times as UTC);
+the queries' INSERT ... ON CONFLICT statements come from services.runtime.upsert.
 
 Tables are unqualified: on PostgreSQL the service's schema is on the search_path, on SQLite its own file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -23,9 +22,6 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 metadata = MetaData()
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
@@ -253,15 +249,3 @@ def aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def insert_statement(session: AsyncSession | Session, table: Table) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
-def upsert_statement(
-    session: AsyncSession | Session, table: Table, keys: Sequence[str], values: Sequence[str]
-) -> Any:
-    stmt = insert_statement(session, table)
-    return stmt.on_conflict_do_update(index_elements=list(keys), set_={v: stmt.excluded[v] for v in values})
