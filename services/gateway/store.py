@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.runtime.upsert import dialect_insert, upsert
 
 metadata = MetaData()
 assignments = Table(
@@ -89,11 +90,6 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _insert(session: AsyncSession, table: Table) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-
-
 # --------------------------------------------------------------------------- read model
 
 
@@ -121,11 +117,7 @@ async def upsert_assignment(session: AsyncSession, key: str, payload: dict[str, 
         "valid_from": str(payload.get("valid_from") or ""),
         "updated_at": now_iso(),
     }
-    stmt = _insert(session, assignments).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["key"], set_={k: v for k, v in values.items() if k != "key"}
-    )
-    await session.execute(stmt)
+    await upsert(session, assignments, values, ["key"])
 
 
 async def delete_assignment(session: AsyncSession, key: str) -> dict[str, Any] | None:
@@ -152,7 +144,7 @@ async def add_change(
     reasons: list[str],
     at: str,
 ) -> None:
-    stmt = _insert(session, changes).values(
+    stmt = dialect_insert(session, changes).values(
         event_id=event_id,
         key=key,
         kind=kind,
@@ -334,12 +326,7 @@ async def replay_delivery(session: AsyncSession, partner_id: str, delivery_id: s
 
 async def save_atp(session: AsyncSession, key: str, buckets: list[tuple[str, float]], source: str) -> None:
     values = {"key": key, "buckets": json.dumps(buckets), "source": source, "updated_at": now_iso()}
-    stmt = _insert(session, atp_snapshots).values(**values)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["key"], set_={k: v for k, v in values.items() if k != "key"}
-        )
-    )
+    await upsert(session, atp_snapshots, values, ["key"])
 
 
 async def load_atp(session: AsyncSession, key: str) -> tuple[list[tuple[str, float]], str] | None:
