@@ -8,22 +8,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from services.policy import pending, store
 from services.policy.tables import kpi_dirty, kpi_lines, metadata
-from tests.unit.policy.store_checks import CHECKS, Sessions
+from tests.support.sessions import Sessions, sessions_on
+from tests.unit.policy.store_checks import CHECKS
 
 
 @pytest.fixture
 async def sessions(fresh_database: str) -> AsyncIterator[Sessions]:
-    engine = create_async_engine(fresh_database)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    try:
-        yield async_sessionmaker(engine, expire_on_commit=False, class_=AsyncSession)
-    finally:
-        await engine.dispose()
+    async with sessions_on(fresh_database, metadata) as sessions:
+        yield sessions
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=[c.__name__.removeprefix("check_") for c in CHECKS])

@@ -11,12 +11,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.policy import pending, store
 from services.policy.tables import kpi_dirty, order_lines, positions, products, shipments
+from tests.support.sessions import Sessions
 
-Sessions = async_sessionmaker[AsyncSession]
 KEYS = ("order_id", "line_id", "shipment_key")
 
 

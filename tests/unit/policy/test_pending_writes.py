@@ -8,21 +8,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from services.policy.tables import metadata
-from tests.unit.policy.store_checks import CHECKS, Sessions
+from tests.support.sessions import Sessions, sessions_on
+from tests.unit.policy.store_checks import CHECKS
 
 
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[Sessions]:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'policy.db'}")
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    try:
-        yield async_sessionmaker(engine, expire_on_commit=False, class_=AsyncSession)
-    finally:
-        await engine.dispose()
+    async with sessions_on(f"sqlite+aiosqlite:///{tmp_path / 'policy.db'}", metadata) as sessions:
+        yield sessions
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=[c.__name__.removeprefix("check_") for c in CHECKS])

@@ -9,21 +9,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from services.runtime.upsert import dialect_insert, upsert_statement
-from tests.unit.runtime.upsert_checks import CHECKS, KEYS, Sessions, metadata, stock
+from tests.support.sessions import Sessions, sessions_on
+from tests.unit.runtime.upsert_checks import CHECKS, KEYS, metadata, stock
 
 
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[Sessions]:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'upsert.db'}")
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    try:
-        yield async_sessionmaker(engine, expire_on_commit=False, class_=AsyncSession)
-    finally:
-        await engine.dispose()
+    async with sessions_on(f"sqlite+aiosqlite:///{tmp_path / 'upsert.db'}", metadata) as sessions:
+        yield sessions
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=[c.__name__.removeprefix("check_") for c in CHECKS])

@@ -9,11 +9,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.runtime.upsert import dialect_insert, upsert, upsert_statement
-
-Sessions = async_sessionmaker[AsyncSession]
+from tests.support.sessions import Sessions
 
 metadata = MetaData()
 stock = Table(
