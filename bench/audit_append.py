@@ -1,6 +1,8 @@
 """Audit append rate into PostgreSQL: the real ChainWriter (dedup lookup, per-entry seal with RFC 8785
 metadata + SHA-256 chain, Merkle frontier, batched INSERT in one transaction per batch, chain-head row lock,
-signed tree heads) against a bare COPY-plus-hash loop on the same database in the same run.
+signed tree heads) against a bare COPY-plus-hash loop on the same database in the same run. The writer's
+per-record drafting and sealing run compiled (``segflow_native``, native/); the baseline is the plain
+Python loop below, as the goal defines it.
 
 Workload: CloudEvents-shaped order records (8 ce_* headers, ~300-byte JSON payload), batches of 2000 (the
 capture poll size), fed through the capture loop's ``WritePipeline`` (the next batch is sealed while the
