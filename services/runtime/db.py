@@ -5,6 +5,8 @@ Rules:
   service's tables are unqualified in its store and migrations.
 - SQLite (embedded mode): one file per service under the data directory, WAL journal.
 - Handlers never commit; ``unit_of_work()`` commits when the block succeeds and rolls back otherwise.
+- Writes deferred to the commit (services.runtime.commit_hooks) run inside ``unit_of_work()``'s commit;
+  one that fails rolls the unit back.
 - SQLite: units of work of one process are queued on one lock (SQLite has a single writer); never open
   a unit of work while holding another one of the same database.
 - Nothing connects before ``start()``.
