@@ -1,8 +1,9 @@
 """The policy handlers' per-transaction write buffer (its statements come from services.runtime.upsert).
 
 Upserts of rows that nothing reads back inside the consumer's transaction (order lines, inventory
-positions, shipment merges, KPI dirty marks) are collected on the session (``session.info``) and written
-just before it commits, one multi-row statement per table, instead of one round trip per record.
+positions, shipment merges, KPI dirty marks) are collected in the transaction's deferred state
+(services.runtime.commit_hooks) and written just before it commits, one multi-row statement per table,
+instead of one round trip per record.
 
 Rules:
 - A row buffered again under the same key keeps the later values (what two sequential upserts leave);
@@ -10,7 +11,7 @@ Rules:
   statement does the same against the stored row: ``SET c = COALESCE(excluded.c, stored.c)``.
 - Reads of a buffered table inside the transaction call ``flush`` first (read your own writes).
 - Rows are written in key order, so concurrent transactions lock shared rows in the same order.
-- A rolled-back transaction discards its buffer with its session; nothing is written.
+- A rolled-back transaction discards its buffer; nothing is written.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, event
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from services.runtime.commit_hooks import deferred, flush_now
 from services.runtime.upsert import upsert_statement
 
 PENDING = "segflow.policy.pending"
@@ -36,11 +38,16 @@ class _Buffer:
     rows: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
 
 
+def _buffers(session: AsyncSession) -> dict[str, _Buffer]:
+    """The transaction's buffers by table name (written by ``_write`` just before it commits)."""
+    return deferred(session, PENDING, dict, _write)
+
+
 def add(
     session: AsyncSession, table: Table, values: dict[str, Any], keys: Sequence[str], merge: bool = False
 ) -> None:
     """Buffer an upsert of ``values`` (keyed by ``keys``) until the transaction commits."""
-    buffers: dict[str, _Buffer] = session.info.setdefault(PENDING, {})
+    buffers = _buffers(session)
     buffer = buffers.get(table.name)
     if buffer is None:
         buffer = buffers[table.name] = _Buffer(table, tuple(keys), merge)
@@ -52,16 +59,13 @@ def add(
 
 
 def pending_rows(session: AsyncSession, table: Table) -> int:
-    """How many rows of ``table`` are buffered in this session (not written yet)."""
-    buffer = session.info.get(PENDING, {}).get(table.name)
+    """How many rows of ``table`` are buffered in this transaction (not written yet)."""
+    buffer = _buffers(session).get(table.name)
     return 0 if buffer is None else len(buffer.rows)
 
 
-def flush_sync(session: Session) -> None:
-    """Write every buffered row (one statement per table, rows in key order) and empty the buffer."""
-    buffers: dict[str, _Buffer] | None = session.info.pop(PENDING, None)
-    if not buffers:
-        return
+def _write(session: Session, buffers: dict[str, _Buffer]) -> None:
+    """Write every buffered row: one statement per table, rows in key order."""
     dialect = session.get_bind().dialect.name
     for buffer in buffers.values():
         rows = [buffer.rows[key] for key in sorted(buffer.rows)]
@@ -72,11 +76,5 @@ def flush_sync(session: Session) -> None:
 
 
 async def flush(session: AsyncSession) -> None:
-    if session.info.get(PENDING):
-        await session.run_sync(flush_sync)
-
-
-@event.listens_for(Session, "before_commit")
-def _write_before_commit(session: Session) -> None:
-    if session.info.get(PENDING):
-        flush_sync(session)
+    """Write the buffered rows now (a read of a buffered table follows) and empty the buffer."""
+    await flush_now(session, PENDING)
