@@ -8,21 +8,22 @@ but itself changed the sku@site since the cached picture was read.
 
 Lock order rule: a transaction locks several rows in sorted (sku, site) order, so two transactions
 never wait for each other in a cycle (PostgreSQL would abort one as a deadlock). Promises lock their
-rows up front (``lock_points``, sorted). The consumers' writes (``touch_point``) are collected on the
-session (``session.info``), once per sku@site, and bumped just before the transaction commits, in key
-order, in one executemany; a rolled-back transaction discards them with its session. Nothing reads a
-``stock_points`` row inside a transaction that touches it.
+rows up front (``lock_points``, sorted). The consumers' writes (``touch_point``) are collected in the
+transaction's deferred state (services.runtime.commit_hooks), once per sku@site, and bumped just before
+the transaction commits, in key order, in one executemany; a rolled-back transaction discards them.
+Nothing reads a ``stock_points`` row inside a transaction that touches it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, event, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from services.allocator.store import quotas, stock_points
+from services.runtime.commit_hooks import deferred
 from services.runtime.upsert import dialect_insert
 
 VERSION_MODULUS = 2**31 - 1
@@ -76,7 +77,7 @@ async def lock_points(
 def touch_point(session: AsyncSession, sku: str, site: str, *, dirty: bool = False) -> None:
     """Bump the sku@site's version at commit (its picture changed); with ``dirty`` also flag it for
     backorder processing (its supply dropped or its demand rose)."""
-    touched: dict[tuple[str, str], bool] = session.info.setdefault(TOUCHED, {})
+    touched: dict[tuple[str, str], bool] = deferred(session, TOUCHED, dict, _bump_touched)
     touched[(sku, site)] = touched.get((sku, site), False) or dirty
 
 
@@ -85,10 +86,8 @@ def mark_dirty(session: AsyncSession, sku: str, site: str) -> None:
     touch_point(session, sku, site, dirty=True)
 
 
-@event.listens_for(Session, "before_commit")
-def _bump_touched(session: Session) -> None:
+def _bump_touched(session: Session, touched: dict[tuple[str, str], bool]) -> None:
     """Bump every sku@site the transaction touched, in key order (one executemany)."""
-    touched: dict[tuple[str, str], bool] | None = session.info.pop(TOUCHED, None)
     if touched:
         params = [
             {"p_sku": sku, "p_site": site, "p_dirty": touched[(sku, site)]} for sku, site in sorted(touched)
