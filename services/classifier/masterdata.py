@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from contracts.identity import golden_customer_key, golden_product_key, source_scoped_key
 from contracts.mdm import CustomerUpserted, ProductUpserted
+from services.runtime.commit_hooks import deferred
 
 from . import store
 from .domain.survivorship import SourceRecord, survive
@@ -205,19 +205,13 @@ class MasterData:
         attributes: dict[str, Any],
         updated_at: datetime,
     ) -> None:
-        pending = session.info.get(_PENDING_KEY)
-        if pending is None:
-            pending = session.info[_PENDING_KEY] = []
-            event.listen(session.sync_session, "before_commit", self._flush)
+        pending: list[Any] = deferred(session, _PENDING_KEY, list, self._flush)
         pending.append((kind, source, source_id, golden_id, attributes, updated_at))
         (self._customers if kind == "customer" else self._products).pop((source, source_id), None)
 
-    def _flush(self, session: Session) -> None:
-        """Apply the queued source records: newer-wins per record, then rebuild every touched golden
-        record by survivorship, in a handful of statements per transaction."""
-        pending = session.info.pop(_PENDING_KEY, None)
-        if not pending:
-            return
+    def _flush(self, session: Session, pending: list[Any]) -> None:
+        """Apply the transaction's queued source records (just before it commits): newer-wins per record,
+        then rebuild every touched golden record by survivorship, in a handful of statements."""
         for kind in ("customer", "product"):
             items = [p for p in pending if p[0] == kind]
             if items:

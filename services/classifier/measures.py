@@ -1,10 +1,11 @@
 """Streaming measures: order-line deltas buffered per transaction and flushed as batched upserts.
 
-Handlers only append operations (place / change / cancel / ship) to the session's ``MeasureBuffer``;
-just before the unit of work commits, the buffer loads the touched order lines once, replays the
-operations in order and writes the new line states plus the additive bucket deltas (customer, product
-and customer x product; week and month; bucketed by EVENT time, so a late event lands in its own
-period) in a few executemany statements. One transaction of 200 events costs a handful of statements.
+Handlers only append operations (place / change / cancel / ship) to the transaction's ``MeasureBuffer``
+(deferred state of services.runtime.commit_hooks); just before the unit of work commits, the buffer
+loads the touched order lines once, replays the operations in order and writes the new line states plus
+the additive bucket deltas (customer, product and customer x product; week and month; bucketed by EVENT
+time, so a late event lands in its own period) in a few executemany statements. One transaction of 200
+events costs a handful of statements.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+
+from services.runtime.commit_hooks import deferred
 
 from . import store
 from .domain.periods import month_index, week_index
@@ -100,13 +102,8 @@ class MeasureBuffer:
 
 
 def buffer_of(session: AsyncSession) -> MeasureBuffer:
-    """The session's buffer, registering the flush hook on first use."""
-    buffer = session.info.get(_BUFFER_KEY)
-    if buffer is None:
-        buffer = MeasureBuffer()
-        session.info[_BUFFER_KEY] = buffer
-        event.listen(session.sync_session, "before_commit", _flush)
-    return buffer
+    """The transaction's buffer (flushed just before it commits)."""
+    return deferred(session, _BUFFER_KEY, MeasureBuffer, _flush)
 
 
 class _Deltas:
@@ -197,9 +194,8 @@ def apply_operations(
     return touched, deltas.rows()
 
 
-def _flush(session: Session) -> None:
-    buffer: MeasureBuffer | None = session.info.pop(_BUFFER_KEY, None)
-    if buffer is None or not buffer.operations:
+def _flush(session: Session, buffer: MeasureBuffer) -> None:
+    if not buffer.operations:
         return
     keys: list[tuple[str, str]] = []
     for kind, payload in buffer.operations:
