@@ -39,10 +39,16 @@ class HierarchyParents(Part):
 
 
 class CustomerContract(Part):
-    """Contractual floors: a computed segment never goes below them."""
+    """Contractual floors: a computed segment never goes below them (the strictest one wins)."""
 
     min_tier: Tier | None = None
     min_service_level: ServiceLevel | None = None
+    min_segment: str | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="the segment this customer never goes below on the rule set's segment ladder: a standard "
+        "segment name or the source system's own name for it, mapped through the active rule set's "
+        "local_names like local_segment (unknown names are dead-lettered until mapped)",
+    )  # fmt: skip
 
 
 class Contact(Part):

@@ -200,6 +200,23 @@ def test_customer_identifiers_are_validated_and_normalised() -> None:
     assert parse("segflow.customer.upserted", {**base, "contacts": contacts}).contacts[0].name == "Jane"
 
 
+def test_customer_contract_min_segment_is_a_bounded_non_empty_string() -> None:
+    base = {"source": "SAP-EU", "source_id": "1000", "name": "ACME", "region": "EU", "country": "DE"}
+    base["updated_at"] = T
+    model = parse(
+        "segflow.customer.upserted", {**base, "contract": {"min_segment": "GOLD-EU", "min_tier": 3}}
+    )
+    assert isinstance(model, CustomerUpserted) and model.contract is not None
+    assert (model.contract.min_segment, model.contract.min_tier) == ("GOLD-EU", 3)
+    empty = parse("segflow.customer.upserted", {**base, "contract": {}})
+    assert isinstance(empty, CustomerUpserted) and empty.contract is not None
+    assert empty.contract.min_segment is None
+    for bad in ("", "X" * 65, 2, ["GOLD"]):
+        with pytest.raises(EventValidationError, match=r"contract\.min_segment"):
+            parse("segflow.customer.upserted", {**base, "contract": {"min_segment": bad}})
+    assert parse("segflow.customer.upserted", {**base, "contract": {"min_segment": "X" * 64}})
+
+
 def test_product_conversions_and_gtin() -> None:
     base = {
         "source": "PIM",
