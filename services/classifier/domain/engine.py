@@ -3,7 +3,8 @@
 Rules also read derived fields: ``source_segment`` (``local_segment`` + ``source_system`` mapped by
 ``local_names``), hierarchy top parents (``<view>_top_parent_id`` from ``<view>_parent_id``; ``parent_id`` /
 ``top_parent_id`` alias the sales view). ``abc.rollup: <view>`` ranks families (entities sharing a top
-parent) instead of entities.
+parent) instead of entities. A contract's ``min_segment`` (with its source in ``min_segment_source``, else
+``source_system``) is mapped by ``local_names`` the same way and floors the segment on the ladder.
 
 Order of decisions per entity: ABC (driver, optional groups) -> demand moments (spike exceptions
 excluded) -> XYZ and pattern -> ordered rules, first match wins (else the default segment) ->
@@ -31,7 +32,7 @@ from .result import RULE_NEW_PRODUCT, RULE_ONE_TIME_PROJECT, RULE_PROMO, Classif
 from .ruleset import CompiledRuleSet, compile_ruleset
 from .xyz import XYZ_LABELS, xyz_from_moments
 
-ENGINE_VERSION = "1.1.0"  # 1.1: source_segment, hierarchy fields, abc.rollup
+ENGINE_VERSION = "1.2.0"  # 1.1: source_segment, hierarchy fields, abc.rollup; 1.2: contract min_segment
 
 _CLASS_LABELS: dict[str, dict[str, int]] = {
     "abc": {label: code for code, label in enumerate(ABC_LABELS)},
@@ -163,6 +164,31 @@ def _source_segments(
     return standard, unknown
 
 
+def _min_segments(
+    batch: EntityBatch, rs: CompiledRuleSet, attributes: _Attributes, segment_names: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
+    """The contract floor ``min_segment`` (a standard or local name) mapped by ``local_names`` for its
+    source (``min_segment_source``, else ``source_system``) like ``local_segment``; returns (code into
+    ``segment_names``, -1 = none; standard name; name as given, "" = none; unknown-name mask). Nothing is
+    read while the rule set turns contract floors off."""
+    n = batch.size
+    codes = np.full(n, -1, dtype=np.int64)
+    if not rs.contract_floors or "min_segment" not in batch.attributes:
+        return codes, None, None, np.zeros(n, dtype=bool)
+    names = attributes.get("min_segment")
+    given = np.where(names.missing, "", names.values.astype(np.str_))
+    fallback = attributes.get("source_system")
+    sources = np.where(fallback.missing, "", fallback.values.astype(np.str_))
+    if "min_segment_source" in batch.attributes:
+        own = attributes.get("min_segment_source")
+        sources = np.where(own.missing, sources, own.values.astype(np.str_))
+    standard, missing, unknown = map_local_segments(
+        rs.local_names, rs.segments, sources, given, names.missing
+    )
+    codes[~missing] = np.searchsorted(np.array(segment_names, dtype=np.str_), standard[~missing])
+    return codes, standard, given, unknown
+
+
 def _abc(
     inputs: EntityBatch, rs: CompiledRuleSet, attributes: _Attributes, groups: np.ndarray | None
 ) -> tuple[AbcResult, np.ndarray, np.ndarray | None, np.ndarray]:
@@ -186,7 +212,8 @@ def classify(inputs: EntityBatch, ruleset: Mapping[str, Any], *, period_index: i
     CV (``xyz``), Syntetos–Boylan pattern (``pattern``); segment = segment of the first rule whose
     condition holds, else ``default_segment``; promo / one-time project with ``handling: segment`` ->
     that segment; a new product with period_index < launch_period + exit_after_periods -> the NPI
-    segment; contract floors lift (``floors.apply_contract_floors``); regulated regions pin the policy.
+    segment; contract floors (min_tier, min_service_level, min_segment) lift, the strictest winning
+    (``floors.apply_contract_floors``); regulated regions pin the policy.
     Raises ``InvalidRuleSet`` / ``InvalidInput`` (both ``DomainError``) on bad inputs.
     """
     rs = compile_ruleset(ruleset)
@@ -246,9 +273,14 @@ def classify(inputs: EntityBatch, ruleset: Mapping[str, Any], *, period_index: i
     if min_tier.dtype.kind != "f" or min_level.dtype.kind != "f":
         min_tier, min_level = min_tier.astype(np.float64), min_level.astype(np.float64)
     segment, lifted, unmet = computed, np.zeros(n, bool), np.zeros(n, bool)
+    min_segment, min_segment_name, min_segment_local, unknown_min = _min_segments(
+        inputs, rs, attributes, segment_names
+    )
     if rs.contract_floors:
         ladder = sorted({code_of[r.segment] for r in rs.rules} | {code_of[rs.default_segment]})
-        segment, lifted, unmet = apply_contract_floors(computed, policies, min_tier, min_level, ladder)
+        segment, lifted, unmet = apply_contract_floors(
+            computed, policies, min_tier, min_level, ladder, min_segment
+        )
     region_values: np.ndarray | None = None
     policy, regulated = segment, np.zeros(n, dtype=bool)
     if rs.regulated_regions:
@@ -273,6 +305,7 @@ def classify(inputs: EntityBatch, ruleset: Mapping[str, Any], *, period_index: i
             "regulated": regulated,
             "rolled_up": rolled_up,
             "unknown_local_segment": unknown_local,
+            "unknown_min_segment": unknown_min,
         },
         n,
     )
@@ -301,6 +334,8 @@ def classify(inputs: EntityBatch, ruleset: Mapping[str, Any], *, period_index: i
         flags=flags,
         min_tier=min_tier,
         min_service_level=min_level,
+        min_segment=min_segment_name,
+        min_segment_local=min_segment_local,
         region=region_values,
         segment_names=segment_names,
         rule_names=tuple(rule.name for rule in rs.rules),

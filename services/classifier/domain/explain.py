@@ -75,6 +75,13 @@ def _rule_reason(result: ClassificationResult, i: int) -> str:
     return f"-> {computed}"
 
 
+def _min_segment(result: ClassificationResult, i: int) -> str:
+    """The floor as 'min_segment GOLD', or 'min_segment GOLD (local GOLD-EU)' when given in a local name."""
+    assert result.min_segment is not None and result.min_segment_local is not None
+    standard, given = str(result.min_segment[i]), str(result.min_segment_local[i])
+    return f"min_segment {standard}" if given == standard else f"min_segment {standard} (local {given})"
+
+
 def reasons(result: ClassificationResult, i: int) -> list[str]:
     """Reasons, in order: ABC, XYZ, pattern, the deciding rule, then exceptions, floors and regulation."""
     flags = int(result.flags[i])
@@ -99,12 +106,19 @@ def reasons(result: ClassificationResult, i: int) -> list[str]:
             floors.append(f"min_tier {int(result.min_tier[i])}")
         if math.isfinite(result.min_service_level[i]):
             floors.append(f"min_service_level {result.min_service_level[i]:g}")
+        if result.min_segment is not None and result.min_segment[i]:
+            floors.append(_min_segment(result, i))
         out.append(
             f"contract floor ({', '.join(floors)}) lifts {result.segment_names[computed]}"
             f" to {result.segment_names[final]}"
         )
     if flags & FLAG_BITS["floor_unmet"]:
         out.append("contract floor cannot be met by any segment of this rule set")
+    if flags & FLAG_BITS["unknown_min_segment"] and result.min_segment_local is not None:
+        out.append(
+            f"contract floor min_segment {str(result.min_segment_local[i])!r} is neither a segment of this"
+            " rule set nor in its local_names: not applied"
+        )
     if flags & FLAG_BITS["rolled_up"] and result.rollup_parent is not None:
         out.append(
             f"ABC rolled up to the {result.rollup_view} top parent {result.rollup_parent[i]}: the family's"

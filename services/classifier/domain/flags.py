@@ -16,6 +16,7 @@ FLAG_NAMES: tuple[str, ...] = (
     "regulated",
     "rolled_up",
     "unknown_local_segment",
+    "unknown_min_segment",
 )
 FLAG_BITS: dict[str, int] = {name: 1 << index for index, name in enumerate(FLAG_NAMES)}
 

@@ -44,7 +44,9 @@ class ClassificationResult:
     ``matched_rule`` is a rule index or one of the RULE_* codes. ``computed_segment`` is the segment
     before contract floors; ``policy`` the segment whose service policy applies (regulated regions).
     With ``abc.rollup`` the ABC fields are those of the entity's family and ``rollup_parent`` its top
-    parent; ``source_segment`` is the local segment name mapped to the standard taxonomy ("" = none).
+    parent; ``source_segment`` is the local segment name mapped to the standard taxonomy ("" = none);
+    ``min_segment`` the contract's floor segment (standard name) and ``min_segment_local`` the name the
+    contract gave it ("" = none; both None when no entity has one or floors are off).
     """
 
     ids: np.ndarray
@@ -71,6 +73,8 @@ class ClassificationResult:
     flags: np.ndarray
     min_tier: np.ndarray
     min_service_level: np.ndarray
+    min_segment: np.ndarray | None
+    min_segment_local: np.ndarray | None
     region: np.ndarray | None
     segment_names: tuple[str, ...]
     rule_names: tuple[str, ...]
