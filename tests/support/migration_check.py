@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData
+from sqlalchemy import Column, Integer, MetaData
 
 from services.runtime.db import Database
 from services.runtime.migrate import upgrade
@@ -51,3 +51,23 @@ async def migrated_schema_diff(
         return diffs, names
     finally:
         await db.stop()
+
+
+async def assert_head_equals(db: Database, migrations: Path, target: MetaData) -> None:
+    """After upgrading a fresh database: no diff against ``target`` and exactly its tables (plus the runtime's)."""
+    diffs, names = await migrated_schema_diff(db, migrations, target)
+    assert diffs == []
+    assert set(target.tables) | RUNTIME_TABLES == names
+
+
+async def assert_unmigrated_column_detected(
+    db: Database, migrations: Path, target: MetaData, table: str
+) -> None:
+    """The comparison is not vacuous: a column declared on ``table`` (in a copy of ``target``) that no
+    migration creates is the one diff."""
+    changed = MetaData()
+    for declared in target.tables.values():
+        declared.to_metadata(changed)
+    changed.tables[table].append_column(Column("not_migrated", Integer, nullable=True))
+    diffs, _ = await migrated_schema_diff(db, migrations, changed)
+    assert [d[0] for d in diffs] == ["add_column"] and diffs[0][3].name == "not_migrated"

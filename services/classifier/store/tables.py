@@ -52,6 +52,7 @@ customers = Table(
     Column("anonymous", Boolean, nullable=False, default=False),
     Column("updated_at", Time, nullable=False),
     Column("local_segment", JSON),
+    Column("min_segment", JSON),
 )
 product_sources = Table(
     "product_sources",

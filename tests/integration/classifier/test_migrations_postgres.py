@@ -1,0 +1,19 @@
+"""The explicit migrations produce exactly the tables of services/classifier/store/tables.py on real
+PostgreSQL (min_segment of 0003 included)."""
+
+from __future__ import annotations
+
+from services.runtime.db import Database
+from services.runtime.settings import Settings
+from tests.unit.classifier.migration_check import assert_head_equals_declared
+
+
+async def test_postgres_head_equals_the_declared_metadata(fresh_database: str, kafka_bootstrap: str) -> None:
+    settings = Settings(
+        mode="distributed",
+        env="test",
+        jwt_secret="test-secret-0123456789abcdef0123456789",
+        database_url=fresh_database,
+        kafka_bootstrap=kafka_bootstrap,
+    )
+    await assert_head_equals_declared(Database("classifier", settings))
