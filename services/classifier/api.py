@@ -110,9 +110,19 @@ def preview(body: PreviewRequest, principal: Principal = Depends(require_roles()
         }
         for i, e in enumerate(body.entities)
         if int(result.flags[i]) & FLAG_BITS["unknown_local_segment"]
+    ] + [
+        {
+            "field": f"entities.{i}.attributes.min_segment",
+            "message": f"unknown contract floor segment name {e.attributes.get('min_segment')!r} for source "
+            f"system {e.attributes.get('min_segment_source') or e.attributes.get('source_system')!r} "
+            "(not in the rule set's local_names, nor a standard segment)",
+            "type": "min_segment",
+        }
+        for i, e in enumerate(body.entities)
+        if int(result.flags[i]) & FLAG_BITS["unknown_min_segment"]
     ]
     if unknown:
-        raise Problem(400, "Unknown local segment name", f"{len(unknown)} unknown name(s)", errors=unknown)
+        raise Problem(400, "Unknown segment name", f"{len(unknown)} unknown name(s)", errors=unknown)
     local_names = ruleset.get("local_names", {})
     results = []
     for i, entity in enumerate(body.entities):

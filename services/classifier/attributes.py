@@ -6,7 +6,9 @@
 - supplier risk (products): ``supplier_on_time_rate``, ``supplier_lead_time_mean`` / ``_std`` / ``_cv``
   and ``supplier_receipts`` of the product's supplier, from its received receipts (NaN when unknown);
 - local segment (customers, products): ``local_segment`` and ``source_system`` from master data, mapped by
-  the engine with the run's rule set (``source_segment``).
+  the engine with the run's rule set (``source_segment``);
+- contract floor segment (customers, customer x product): ``min_segment`` and ``min_segment_source``, the
+  contract's floor as its source system names it, mapped by the engine the same way.
 """
 
 from __future__ import annotations
@@ -80,10 +82,24 @@ def supplier_risk_attributes(
     }
 
 
+def _named_by_source(rows: Sequence[Any], column: str) -> list[dict[str, Any]]:
+    return [(getattr(r, column, None) or {}) if r is not None else {} for r in rows]
+
+
 def local_segment_attributes(rows: Sequence[Any]) -> dict[str, np.ndarray]:
     """``local_segment`` (the source's own name) and ``source_system`` of each golden row (None if absent)."""
-    values = [(getattr(r, "local_segment", None) or {}) if r is not None else {} for r in rows]
+    values = _named_by_source(rows, "local_segment")
     return {
         "local_segment": object_column([v.get("name") for v in values]),
         "source_system": object_column([v.get("source") for v in values]),
+    }
+
+
+def min_segment_attributes(rows: Sequence[Any]) -> dict[str, np.ndarray]:
+    """``min_segment`` (the contract's floor segment as its source names it) and ``min_segment_source`` of
+    each golden customer row (None if absent)."""
+    values = _named_by_source(rows, "min_segment")
+    return {
+        "min_segment": object_column([v.get("name") for v in values]),
+        "min_segment_source": object_column([v.get("source") for v in values]),
     }

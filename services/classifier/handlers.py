@@ -19,7 +19,7 @@ from contracts.mdm import CustomerUpserted, ProductUpserted
 from services.runtime.consumer import Handler, PoisonRecord
 
 from . import store
-from .local_segments import unknown_local_segment
+from .local_segments import CONTRACT_FIELD, FIELD, unknown_segment_names
 from .masterdata import MasterData, MasterDataBehind, ProductRef
 from .measures import LineState, buffer_of
 from .units import UnknownUnit, conversion_factor
@@ -51,35 +51,31 @@ class Handlers:
         }
 
     @staticmethod
-    async def _local_segment(
-        session: AsyncSession, kind: str, source: str, source_id: str, name: str | None
-    ) -> str | None:
-        """The record's local segment name (the contract already refused an invalid one); an unmappable one
-        poisons the record (DLQ, replayable once the rule set's ``local_names`` knows it)."""
-        if name is None:
-            return None
-        problem = await unknown_local_segment(session, source, name)
-        if problem is not None:
-            raise PoisonRecord(f"{kind} {source}:{source_id}: {problem}")
-        return name
+    async def _segment_names(
+        session: AsyncSession, kind: str, source: str, source_id: str, names: dict[str, str | None]
+    ) -> None:
+        """The record's segment names (field -> name; the contract already refused an invalid one): any
+        unmappable one poisons the record (DLQ, replayable once the rule set's ``local_names`` knows it)."""
+        problems = await unknown_segment_names(session, source, names)
+        if problems:
+            raise PoisonRecord(f"{kind} {source}:{source_id}: {'; '.join(problems)}")
 
     async def on_customer(self, session: AsyncSession, env: Envelope, event: BaseModel) -> None:
         assert isinstance(event, CustomerUpserted)
-        local = await self._local_segment(
-            session, "customer", event.source, event.source_id, event.local_segment
-        )
+        floor = event.contract.min_segment if event.contract is not None else None
+        names = {FIELD: event.local_segment, CONTRACT_FIELD: floor}
+        await self._segment_names(session, "customer", event.source, event.source_id, names)
         try:
-            await self.master.upsert_customer(session, event, local)
+            await self.master.upsert_customer(session, event, event.local_segment, floor)
         except ValueError as error:
             raise PoisonRecord(f"customer {event.source}:{event.source_id}: {error}") from error
 
     async def on_product(self, session: AsyncSession, env: Envelope, event: BaseModel) -> None:
         assert isinstance(event, ProductUpserted)
-        local = await self._local_segment(
-            session, "product", event.source, event.source_id, event.local_segment
-        )
+        names = {FIELD: event.local_segment}
+        await self._segment_names(session, "product", event.source, event.source_id, names)
         try:
-            await self.master.upsert_product(session, event, local)
+            await self.master.upsert_product(session, event, event.local_segment)
         except ValueError as error:
             raise PoisonRecord(f"product {event.source}:{event.source_id}: {error}") from error
 

@@ -6,7 +6,8 @@ plus products with orders; customer_product = pairs with orders (anonymous exclu
 suppliers with received receipts. Measures over every stored period: revenue, margin (missing when any
 line lacks a cost: flagged, never zero), volume (base units), order lines. Demand: one column per
 period of the rule set's grain from the first stored period to the data cutoff, zero buckets included.
-Attributes: the golden record's fields plus hierarchy, supplier risk and local segment (``attributes``);
+Attributes: the golden record's fields plus hierarchy, supplier risk, local segment and the contract's floor
+segment (``attributes``);
 ``sources`` lists each entity's source systems (for the local names of its segment).
 """
 
@@ -23,6 +24,7 @@ from . import store
 from .attributes import (
     hierarchy_attributes,
     local_segment_attributes,
+    min_segment_attributes,
     object_column,
     supplier_risk_attributes,
     supplier_stats_by_id,
@@ -144,6 +146,7 @@ async def load_inputs(session: AsyncSession, dimension: str, grain: str) -> RunI
             hierarchy_attributes([r.golden_id if r is not None else None for r in rows], customers)
         )
         attributes.update(local_segment_attributes(rows))
+        attributes.update(min_segment_attributes(rows))
         known = await store.source_systems(session, "customer")
         sources = {
             e: known[r.golden_id]

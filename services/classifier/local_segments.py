@@ -1,7 +1,8 @@
 """Local segment names on the way in and out: a source system's own segment name for a customer or product
-(``local_segment`` of its master-data record, contracts/mdm.py: a non-empty string of at most 64 characters,
-enforced by the contract) checked against the active rule set's ``local_names``, and the local names of an
-assigned segment for the entity's source systems.
+(``local_segment`` of its master-data record) or for a customer's contract floor (``contract.min_segment``),
+contracts/mdm.py: a non-empty string of at most 64 characters, enforced by the contract; checked against
+the active rule set's ``local_names``; and the local names of an assigned segment for the entity's source
+systems.
 """
 
 from __future__ import annotations
@@ -15,21 +16,29 @@ from . import store
 from .domain.local_names import local_name, standard_segment
 
 FIELD = "local_segment"
+CONTRACT_FIELD = "contract.min_segment"
+_WHAT = {FIELD: "local segment name", CONTRACT_FIELD: "contract floor segment name"}
 
 
-async def unknown_local_segment(session: AsyncSession, source: str, name: str) -> str | None:
-    """Why ``name`` cannot be mapped for ``source`` under the active rule set, or None when it can
-    (no active rule set yet: accepted, mapped at classification time)."""
+async def unknown_segment_names(
+    session: AsyncSession, source: str, names: Mapping[str, str | None]
+) -> list[str]:
+    """Why each given ``field -> name`` (``FIELD``, ``CONTRACT_FIELD``; None = not sent) cannot be mapped for
+    ``source`` under the active rule set; empty when all can (no active rule set yet: accepted, mapped at
+    classification time)."""
+    present = {field: name for field, name in names.items() if name is not None}
+    if not present:
+        return []
     row = await store.active_ruleset(session)
     if row is None:
-        return None
+        return []
     body: Mapping[str, Any] = row.body
-    if standard_segment(body.get("local_names", {}), body["segments"], source, name) is not None:
-        return None
-    return (
-        f"field {FIELD}: unknown local segment name {name!r} for source {source} "
+    return [
+        f"field {field}: unknown {_WHAT[field]} {name!r} for source {source} "
         f"(not in local_names of active rule set v{row.version}, nor a standard segment)"
-    )
+        for field, name in present.items()
+        if standard_segment(body.get("local_names", {}), body["segments"], source, name) is None
+    ]
 
 
 def local_names_of(ruleset: Mapping[str, Any], sources: Iterable[str], segment: str) -> dict[str, str]:

@@ -36,6 +36,7 @@ CUSTOMER_FIELDS = (
     "min_service_level",
     "parents",
     "local_segment",
+    "min_segment",
 )
 PRODUCT_FIELDS = (
     "name",
@@ -134,12 +135,18 @@ class MasterData:
     # ------------------------------------------------------------ upserts
 
     async def upsert_customer(
-        self, session: AsyncSession, event: CustomerUpserted, local_segment: str | None = None
+        self,
+        session: AsyncSession,
+        event: CustomerUpserted,
+        local_segment: str | None = None,
+        min_segment: str | None = None,
     ) -> str:
         """Queue a customer source record; applied with the transaction's other records at flush.
 
-        ``local_segment`` is the source system's own segment name for the customer; it is kept with its
-        source (``{"source", "name"}``) so survivorship never separates the two."""
+        ``local_segment`` is the source system's own segment name for the customer and ``min_segment`` its
+        contract floor as a segment name (standard or local; both checked against the rule set by the
+        caller); each is kept with its source (``{"source", "name"}``) so survivorship never separates
+        the two."""
         golden_id = golden_customer_key(
             source=event.source,
             source_id=event.source_id,
@@ -164,6 +171,7 @@ class MasterData:
                 if parent is not None
             },
             "local_segment": _local(event.source, local_segment),
+            "min_segment": _local(event.source, min_segment),
         }
         self._queue(
             session, "customer", event.source, event.source_id, golden_id, attributes, event.updated_at
