@@ -10,6 +10,9 @@ Rules:
   a transaction commits; it calls ``flush(sync_session, state)`` once for every key registered in that
   transaction, in registration order, then forgets the states. Each flush writes in the order its caller
   documents (rows in key order, for one lock order across transactions).
+- A key deferred with ``last=True`` is flushed after every key deferred without it, whenever it was
+  registered: for writes that must follow all the others (e.g. change counters bumped as the transaction's
+  last statements, so their row locks are held only for the commit).
 - A flush that raises fails the commit: the unit of work rolls back and nothing deferred is written.
 - A rolled-back transaction discards its states unwritten: a state belongs to the root transaction it was
   created in, and a later transaction on the same session starts empty.
@@ -43,7 +46,7 @@ class _Hooks:
     """The deferred states of one root transaction, by key, in registration order."""
 
     transaction: SessionTransaction
-    states: dict[str, tuple[Any, Flush]] = field(default_factory=dict)
+    states: dict[str, tuple[Any, Flush, bool]] = field(default_factory=dict)  # state, flush, last
 
 
 def _hooks_of(session: Session) -> _Hooks:
@@ -57,15 +60,21 @@ def _hooks_of(session: Session) -> _Hooks:
 
 
 def deferred(
-    session: AsyncSession, key: str, factory: Callable[[], State], flush: Callable[[Session, State], None]
+    session: AsyncSession,
+    key: str,
+    factory: Callable[[], State],
+    flush: Callable[[Session, State], None],
+    *,
+    last: bool = False,
 ) -> State:
     """The state under ``key`` of the session's transaction; the first call in a transaction creates it with
     ``factory()`` and registers ``flush(sync_session, state)`` to run just before the transaction commits
-    (later calls return the same state and ignore their ``factory`` and ``flush``)."""
+    (after the keys registered without ``last`` when ``last``; later calls return the same state and ignore
+    their ``factory``, ``flush`` and ``last``)."""
     hooks = _hooks_of(session.sync_session)
     entry = hooks.states.get(key)
     if entry is None:
-        entry = hooks.states[key] = (factory(), flush)
+        entry = hooks.states[key] = (factory(), flush, last)
     state: State = entry[0]
     return state
 
@@ -78,17 +87,19 @@ async def flush_now(session: AsyncSession, key: str) -> None:
         return
     entry = hooks.states.pop(key, None)
     if entry is not None:
-        state, flush = entry
+        state, flush, _ = entry
         await session.run_sync(flush, state)
 
 
 @event.listens_for(Session, "before_commit")
 def _flush_before_commit(session: Session) -> None:
-    """Run the committing transaction's flushes in registration order (an exception fails the commit)."""
+    """Run the committing transaction's flushes in registration order, the ``last`` ones after the others
+    (an exception fails the commit)."""
     if _HOOKS not in session.info:
         return
     hooks: _Hooks = session.info.pop(_HOOKS)
     if hooks.transaction is not session.get_transaction():
         return  # left by a rolled-back transaction: discarded
-    for state, flush in hooks.states.values():
+    entries = list(hooks.states.values())
+    for state, flush, _ in [e for e in entries if not e[2]] + [e for e in entries if e[2]]:
         flush(session, state)

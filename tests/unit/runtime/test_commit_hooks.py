@@ -1,5 +1,6 @@
 """services.runtime.commit_hooks on SQLite, through the runtime's unit of work: deferred state is written
-once just before the commit, in registration order, never on rollback, and belongs to one transaction."""
+once just before the commit, in registration order (``last`` keys after the others), never on rollback, and
+belongs to one transaction."""
 
 from __future__ import annotations
 
@@ -45,8 +46,10 @@ class Recorder:
 
         return flush
 
-    def add(self, session: AsyncSession, hook: str, item: str, fail: bool = False) -> list[str]:
-        items = deferred(session, hook, list, self.flush_for(hook, fail))
+    def add(
+        self, session: AsyncSession, hook: str, item: str, fail: bool = False, last: bool = False
+    ) -> list[str]:
+        items = deferred(session, hook, list, self.flush_for(hook, fail), last=last)
         items.append(item)
         return items
 
@@ -78,6 +81,25 @@ async def test_the_flushes_run_once_at_commit_in_registration_order(db: Database
         assert recorder.calls == []  # nothing before the commit
     assert recorder.calls == [("b", ["b1", "b2"]), ("a", ["a1"])]
     assert await stored(db) == [("b", "b1"), ("b", "b2"), ("a", "a1")]
+
+
+async def test_a_last_key_is_flushed_after_every_other_whenever_it_was_registered(db: Database) -> None:
+    recorder = Recorder()
+    async with db.unit_of_work() as session:
+        recorder.add(session, "counters", "c1", last=True)
+        recorder.add(session, "a", "a1")
+        recorder.add(session, "final", "f1", last=True)
+        await flush_now(session, "a")  # an early write, then "a" registered again after the last keys
+        recorder.add(session, "a", "a2")
+        recorder.add(session, "counters", "c2")  # the same state: still last
+    assert [hook for hook, _ in recorder.calls] == ["a", "a", "counters", "final"]
+    assert await stored(db) == [
+        ("a", "a1"),
+        ("a", "a2"),
+        ("counters", "c1"),
+        ("counters", "c2"),
+        ("final", "f1"),
+    ]
 
 
 async def test_a_rolled_back_unit_writes_nothing(db: Database) -> None:
