@@ -84,6 +84,13 @@ PROMISE_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+CACHE_LOOKUPS = Counter(
+    "segflow_cache_lookups_total",
+    "Lookups of an in-process result cache (e.g. the policy KPI reads), by cache and outcome: hit, miss "
+    "(computed), shared (awaited a computation another request started).",
+    ["service", "cache", "outcome"],
+    registry=REGISTRY,
+)
 
 
 def render() -> tuple[bytes, str]:

@@ -18,6 +18,7 @@ EXPECTED = {
     "HTTP_REQUESTS": ("segflow_http_requests", "counter", ("service", "method", "route", "status")),
     "HTTP_SECONDS": ("segflow_http_request_seconds", "histogram", ("service", "method", "route", "status")),
     "PROMISE_SECONDS": ("segflow_promise_seconds", "histogram", ("service", "outcome")),
+    "CACHE_LOOKUPS": ("segflow_cache_lookups", "counter", ("service", "cache", "outcome")),
 }
 
 
