@@ -6,6 +6,8 @@ Every handler that changes a KPI line (order lines, cancellations, shipments, pr
 for the incremental KPI evaluation (store.mark_kpi_dirty), in the same transaction. Writes that nothing reads
 back within the transaction (order lines, shipments, positions, marks) are buffered and written at its
 commit, one statement per table (services.policy.pending); the product is read once per transaction.
+A transaction that writes a KPI input table (order lines, shipments, promises, assignments, products,
+positions) also bumps that table's change counter at its commit (the store marks it: services.policy.versions).
 
 Quantities are normalised to the product's base unit when master data knows the product; an order in a
 unit the known product cannot convert is poison (dead-lettered with the reason, replayable later).

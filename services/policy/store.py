@@ -1,4 +1,7 @@
-"""Every query of the policy service (tables in ``services.policy.tables``); works on PostgreSQL and SQLite."""
+"""Every query of the policy service (tables in ``services.policy.tables``); works on PostgreSQL and SQLite.
+
+Every write of a KPI input table (order lines, shipments, promises, assignments, products, positions) marks
+it with ``versions.written``, so its change counter is bumped when the transaction commits."""
 
 from __future__ import annotations
 
@@ -6,15 +9,16 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_, update
+from sqlalchemy import Table, and_, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.policy import pending
+from services.policy import pending, versions
 from services.policy.tables import (
     alert_state,
     alerts,
     assignments,
     computed,
+    data_versions,
     escalation_paths,
     kpi_dirty,
     kpi_lines,
@@ -51,6 +55,7 @@ async def save_product(session: AsyncSession, values: dict[str, Any]) -> None:
     if current is not None and _aware(current.updated_at) > values["updated_at"]:
         return
     await upsert(session, products, values, ["sku"])
+    versions.written(session, products)
     session.info.get(PRODUCT_MEMO, {}).pop(values["sku"], None)
 
 
@@ -63,6 +68,7 @@ def _aware(value: datetime) -> datetime:
 async def save_order_line(session: AsyncSession, values: dict[str, Any]) -> None:
     """Upsert of the line's full state, written at commit (pending.add)."""
     pending.add(session, order_lines, values, ["order_id", "line_id"])
+    versions.written(session, order_lines)
 
 
 async def cancel_order_line(
@@ -84,6 +90,7 @@ async def cancel_order_line(
         .where(and_(order_lines.c.order_id == order_id, order_lines.c.line_id == line_id))
         .values(cancelled_quantity=cancelled)
     )
+    versions.written(session, order_lines)
     return True
 
 
@@ -91,6 +98,7 @@ async def save_shipment(session: AsyncSession, values: dict[str, Any]) -> None:
     """Merge a shipped or delivered event into its shipment row (None fields keep what is stored), written
     at commit as ``SET c = COALESCE(new c, stored c)``."""
     pending.add(session, shipments, values, ["order_id", "line_id", "shipment_key"], merge=True)
+    versions.written(session, shipments)
 
 
 async def save_receipt(session: AsyncSession, values: dict[str, Any]) -> None:
@@ -99,14 +107,17 @@ async def save_receipt(session: AsyncSession, values: dict[str, Any]) -> None:
 
 async def save_position(session: AsyncSession, values: dict[str, Any]) -> None:
     pending.add(session, positions, values, ["sku", "site", "as_of"])
+    versions.written(session, positions)
 
 
 async def save_assignment(session: AsyncSession, values: dict[str, Any]) -> None:
     await upsert(session, assignments, values, ["entity_id"])
+    versions.written(session, assignments)
 
 
 async def save_promise(session: AsyncSession, values: dict[str, Any]) -> None:
     await upsert(session, promises, values, ["promise_id"])
+    versions.written(session, promises)
 
 
 # --- reads for statistics and KPIs ---------------------------------------------------------------------
@@ -178,6 +189,18 @@ async def kpi_rows(session: AsyncSession) -> tuple[list[Any], list[Any], list[An
 
 async def position_rows(session: AsyncSession) -> list[Any]:
     return list((await session.execute(select(positions))).all())
+
+
+async def data_versions_of(session: AsyncSession, tables: Sequence[Table]) -> tuple[int, ...]:
+    """The change counters of ``tables`` (counted ones, services.policy.versions), in their order; 0 for a
+    table no transaction has written yet. Read them before the data they stand for."""
+    names = [t.name for t in tables]
+    unknown = set(names) - versions.COUNTED_NAMES
+    if unknown:
+        raise ValueError(f"tables without a change counter: {sorted(unknown)}")
+    query = select(data_versions.c.name, data_versions.c.version).where(data_versions.c.name.in_(names))
+    found = {r.name: int(r.version) for r in (await session.execute(query)).all()}
+    return tuple(found.get(n, 0) for n in names)
 
 
 # --- proposals and parameters ---------------------------------------------------------------------------

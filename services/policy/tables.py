@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -192,4 +205,10 @@ kpi_dirty = Table(  # revision 0002: orders whose KPI lines must be refreshed be
     metadata,
     Column("order_id", String(256), primary_key=True),
     Column("token", String(64), nullable=False),  # the marking event's id: a re-mark is never lost
+)
+data_versions = Table(  # revision 0003: change counters of the KPI input tables (services.policy.versions)
+    "policy_data_versions",
+    metadata,
+    Column("name", String(64), primary_key=True),  # the counted table's name
+    Column("version", BigInteger, nullable=False),  # +1 per committed transaction that wrote the table
 )

@@ -10,9 +10,11 @@ from pydantic import BaseModel
 
 from contracts import topics
 from contracts.envelope import deterministic_id, new_envelope, to_headers
-from contracts.erp import OrderLinePlaced, ShipmentLineDelivered
+from contracts.erp import InventoryPosition, OrderLinePlaced, ShipmentLineDelivered
 from contracts.mdm import ProductUpserted
 from contracts.segments import SegmentAssigned, ServicePolicy
+from services.policy import store, versions
+from services.runtime.host import ServiceHost
 
 Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
 MONDAY = date(2024, 1, 1)
@@ -135,6 +137,12 @@ def assigned(sku: str, segment: str, target: float = 0.95, otif: float = 0.9, ki
     return record(topics.SEGMENTS_ASSIGNMENTS, f"product:{sku}", ev.EVENT_TYPE, ev, f"assigned:{sku}", at)
 
 
+def position(sku: str, on_hand: float, at: datetime, site: str = "S1") -> Record:
+    ev = InventoryPosition(sku=sku, site=site, on_hand=on_hand, unit="EA", as_of=at)
+    key = f"{sku}@{site}"
+    return record(topics.WMS_INVENTORY, key, ev.EVENT_TYPE, ev, f"pos:{key}:{at.isoformat()}", at)
+
+
 def weekly_orders(sku: str, site: str, quantities: list[float], start: date = MONDAY) -> list[Record]:
     return [
         order(f"{sku}-{site}-{w}", sku, site, q, start + timedelta(weeks=w, days=1))
@@ -151,3 +159,10 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 12
         if loop.time() > deadline:
             raise AssertionError("condition not reached")
         await asyncio.sleep(0.05)
+
+
+async def counters(host: ServiceHost) -> dict[str, int]:
+    """table name -> change counter (services.policy.versions), for every counted table."""
+    async with host.db.read() as session:
+        values = await store.data_versions_of(session, versions.COUNTED)
+    return {t.name: v for t, v in zip(versions.COUNTED, values, strict=True)}
