@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from services.policy.domain.cost import cost_to_serve, inventory_turns
-from services.policy.domain.kpi import KpiWindows, kpis_by_group, line_outcomes
+from services.policy.domain.kpi import IntArray, KpiWindows, LineOutcomes, kpis_by_group, line_outcomes
+from services.policy.domain.validate import FloatArray
 from services.policy.store import UNASSIGNED, week_of, week_start
 
 KPIS = ("line_fill_rate", "otif", "perfect_order")
@@ -156,28 +157,66 @@ class KpiTable:
     lines: int
 
 
-def kpi_table(data: KpiLines, by: str, window: int) -> KpiTable | None:
-    """Rolling KPIs per group (``segment``, ``region`` or ``product_line``) and week, None without lines."""
+GROUPINGS = ("segment", "region", "product_line")
+
+
+@dataclass(frozen=True)
+class KpiFrame:
+    """KPI lines as arrays, what ``frame_table`` needs for any window: per-line outcomes (computed once),
+    ordered and shipped quantities, week offsets from the first due week, and the group names and per-line
+    group codes of each grouping. About 50 bytes a line (the KPI read cache keeps one)."""
+
+    outcomes: LineOutcomes
+    ordered: FloatArray
+    shipped: FloatArray
+    period: IntArray
+    first_week: int
+    periods: int
+    groupings: dict[str, tuple[list[str], IntArray]]
+
+    @property
+    def lines(self) -> int:
+        return int(self.period.shape[0])
+
+
+def frame(data: KpiLines, groupings: Sequence[str] = GROUPINGS) -> KpiFrame | None:
+    """The arrays of ``data`` with the codes of ``groupings`` (segment, region, product_line); None without
+    lines."""
     if not data.week:
         return None
-    labels = {"segment": data.segment, "region": data.region, "product_line": data.product_line}[by]
-    groups = sorted(set(labels))
-    code = {g: i for i, g in enumerate(groups)}
     weeks = np.array(data.week, dtype=np.int64)
     first = int(weeks.min())
-    periods = int(weeks.max()) - first + 1
-    outcomes = line_outcomes(data.ordered, data.shipped, data.delivered, data.promised, data.requested)
-    windows = kpis_by_group(
-        outcomes,
-        data.ordered,
-        data.shipped,
-        np.array([code[g] for g in labels], dtype=np.int64),
-        weeks - first,
-        len(groups),
-        periods,
-        window,
+    labels = {"segment": data.segment, "region": data.region, "product_line": data.product_line}
+    codes: dict[str, tuple[list[str], IntArray]] = {}
+    for by in groupings:
+        groups = sorted(set(labels[by]))
+        code = {g: i for i, g in enumerate(groups)}
+        codes[by] = (groups, np.array([code[g] for g in labels[by]], dtype=np.int64))
+    return KpiFrame(
+        outcomes=line_outcomes(data.ordered, data.shipped, data.delivered, data.promised, data.requested),
+        ordered=np.array(data.ordered, dtype=np.float64),
+        shipped=np.array(data.shipped, dtype=np.float64),
+        period=weeks - first,
+        first_week=first,
+        periods=int(weeks.max()) - first + 1,
+        groupings=codes,
     )
-    return KpiTable(groups, first, windows, len(data.week))
+
+
+def frame_table(data: KpiFrame | None, by: str, window: int) -> KpiTable | None:
+    """Rolling KPIs per group of ``by`` and week from a frame (None without lines)."""
+    if data is None:
+        return None
+    groups, codes = data.groupings[by]
+    windows = kpis_by_group(
+        data.outcomes, data.ordered, data.shipped, codes, data.period, len(groups), data.periods, window
+    )
+    return KpiTable(groups, data.first_week, windows, data.lines)
+
+
+def kpi_table(data: KpiLines, by: str, window: int) -> KpiTable | None:
+    """Rolling KPIs per group (``segment``, ``region`` or ``product_line``) and week, None without lines."""
+    return frame_table(frame(data, (by,)), by, window)
 
 
 def series(table: KpiTable | None, kpi: str | None, group: str | None) -> list[dict[str, Any]]:
