@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from services.policy import kpis, store
 from services.policy.cohorts import cohort_report
 from services.policy.evaluation import KpiEvaluator
+from services.policy.kpi_reads import KpiReads
 from services.policy.service_schemas import EscalationRequest, EvaluateRequest
 from services.runtime.auth import AUTH_RESPONSES, Principal, mask_financials, require_roles
 from services.runtime.problems import Problem, problem_responses
@@ -31,15 +32,10 @@ async def kpi_series(
     principal: Principal = Depends(any_role),
 ) -> dict[str, Any]:
     """Series per segment, region or product line (product category from master data):
-    [{group, kpi, points: [{week_start, value, lines}]}]."""
-    async with request.app.state.host.db.read() as session:
-        lines, ships, promised = await store.kpi_rows(session)
-        assignments = await store.assignment_rows(session)
-        categories = {p.sku: p.category for p in await store.product_rows(session) if p.category}
-    evaluator: KpiEvaluator = request.app.state.host.state["evaluator"]
-    grace = 7 * evaluator.config.grace_weeks
-    data = await asyncio.to_thread(kpis.collect_lines, lines, ships, promised, assignments, grace, categories)
-    table = await asyncio.to_thread(kpis.kpi_table, data, by, window)
+    [{group, kpi, points: [{week_start, value, lines}]}]. Computed once per version of the inputs
+    (services.policy.kpi_reads): a call after any committed write sees it."""
+    reads: KpiReads = request.app.state.host.state["kpi_reads"]
+    table = await reads.table(by, window)
     return {"by": by, "window": window, "series": kpis.series(table, kpi, segment)}
 
 
@@ -76,13 +72,8 @@ async def evaluate(
 
 @router.get("/v1/kpis/cost-to-serve", responses=AUTH_RESPONSES)
 async def cost(request: Request, principal: Principal = Depends(any_role)) -> dict[str, Any]:
-    async with request.app.state.host.db.read() as session:
-        _, ships, _ = await store.kpi_rows(session)
-        positions = await store.position_rows(session)
-        products = await store.product_rows(session)
-        assignments = await store.assignment_rows(session)
-    items = await asyncio.to_thread(kpis.cost_and_turns, ships, positions, products, assignments)
-    masked, paths = mask_financials({"items": items}, principal)
+    reads: KpiReads = request.app.state.host.state["kpi_reads"]
+    masked, paths = mask_financials({"items": await reads.cost()}, principal)
     return {**masked, "masked": paths}
 
 

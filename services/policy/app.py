@@ -1,6 +1,6 @@
 """Wiring of the policy service: consumers of orders, shipments, inventory, product master data, segment
 assignments, segment changes (cohorts) and promises; the proposal runner; the KPI evaluator (after committed batches that carried
-shipment events, coalesced: see services.policy.evaluation); the HTTP routers."""
+shipment events, coalesced: see services.policy.evaluation); the cached KPI reads; the HTTP routers."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from contracts import topics
 from contracts.envelope import Envelope
 from services.policy import api, api_echelon, api_kpis, api_proposals, handlers, store
 from services.policy.evaluation import AlertSettings, KpiEvaluator
+from services.policy.kpi_reads import KpiReads
 from services.policy.proposals import ProposalRunner
 from services.runtime.bus.base import Bus
 from services.runtime.consumer import Handler
@@ -63,11 +64,15 @@ def build(
     host.routers.extend([api.router, api_echelon.router, api_proposals.router, api_kpis.router])
     host.state["proposals"] = runner
     host.state["evaluator"] = evaluator
+    # GET /v1/kpis and cost-to-serve: whole-history results cached per version of their input tables
+    reads = KpiReads(host.db, grace_days=7 * evaluator.config.grace_weeks)
+    host.state["kpi_reads"] = reads
     stop = host.stop
 
     async def stop_all() -> None:
         await runner.shutdown()
         await evaluator.shutdown()
+        await reads.close()
         await stop()
 
     host.stop = stop_all  # type: ignore[method-assign]

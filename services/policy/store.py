@@ -167,6 +167,12 @@ async def product_rows(session: AsyncSession, skus: Iterable[str] | None = None)
     return list((await session.execute(query)).all())
 
 
+async def product_categories(session: AsyncSession) -> dict[str, str]:
+    """sku -> category (the product line) of the products that have one."""
+    query = select(products.c.sku, products.c.category).where(products.c.category.is_not(None))
+    return {r.sku: r.category for r in (await session.execute(query)).all()}
+
+
 async def assignment_rows(session: AsyncSession) -> list[Any]:
     return list((await session.execute(select(assignments))).all())
 
@@ -185,6 +191,10 @@ async def kpi_rows(session: AsyncSession) -> tuple[list[Any], list[Any], list[An
         ).all()
     )
     return lines, ships, promised
+
+
+async def shipment_rows(session: AsyncSession) -> list[Any]:
+    return list((await session.execute(select(shipments))).all())
 
 
 async def position_rows(session: AsyncSession) -> list[Any]:

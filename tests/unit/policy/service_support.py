@@ -116,7 +116,15 @@ def product(
     return record(topics.MDM_PRODUCTS, f"test:{sku}", ev.EVENT_TYPE, ev, f"product:{sku}", at)
 
 
-def assigned(sku: str, segment: str, target: float = 0.95, otif: float = 0.9, kind: str = "cycle") -> Record:
+def assigned(
+    sku: str,
+    segment: str,
+    target: float = 0.95,
+    otif: float = 0.9,
+    kind: str = "cycle",
+    event_key: str | None = None,
+) -> Record:
+    """segment.assigned of a product; ``event_key`` makes a later reassignment a new event (its own id)."""
     at = datetime(2023, 12, 1, tzinfo=UTC)
     ev = SegmentAssigned(
         dimension="product",
@@ -134,7 +142,8 @@ def assigned(sku: str, segment: str, target: float = 0.95, otif: float = 0.9, ki
         ruleset_hash="0" * 64,
         valid_from=at,
     )
-    return record(topics.SEGMENTS_ASSIGNMENTS, f"product:{sku}", ev.EVENT_TYPE, ev, f"assigned:{sku}", at)
+    key = f"product:{sku}"
+    return record(topics.SEGMENTS_ASSIGNMENTS, key, ev.EVENT_TYPE, ev, event_key or f"assigned:{sku}", at)
 
 
 def position(sku: str, on_hand: float, at: datetime, site: str = "S1") -> Record:
