@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import policy_compute, policy_simulate
+from bench import policy_compute, policy_kpis, policy_simulate
 
 KEYS = {"benchmark", "smoke", "when", "machine", "workload", "measured", "baseline", "ratio", "goal"}
 
@@ -22,3 +22,11 @@ def test_policy_simulate_smoke() -> None:
     # order-up-to sized for CSL 0.95 should land near it even on a tiny run
     assert 0.85 < res["measured"]["mean_cycle_service_level"] <= 1.0
     assert res["ratio"]["simulate_vs_bare"] > 0
+
+
+def test_policy_kpis_smoke() -> None:
+    res = policy_kpis.run(smoke=True)
+    assert set(res) == KEYS and res["smoke"] is True and res["benchmark"] == "policy_kpis"
+    sqlite = res["measured"]["sqlite"]
+    assert sqlite["cached_equals_uncached"] is True
+    assert sqlite["burst_recomputations"] == 1  # 8 concurrent calls after a write: one shared computation
