@@ -8,7 +8,7 @@ Rules:
   check each event type against the tables it actually touches). The mark is a deferred state of the
   transaction (services.runtime.commit_hooks): a transaction that rolls back bumps nothing.
 - At the commit, after every other deferred write (the write buffer's rows included: ``last=True``), each
-  marked table's counter is incremented once (an upsert from 0), one statement per table in name order:
+  marked table's counter is incremented once (an upsert from 0), in one executemany in table-name order:
   concurrent writers take the counter rows' locks in one order, as their transactions' last statements,
   so the locks are held only for the commit and can never deadlock.
 - Readers read the counters first and the data after (services.policy.store.data_versions_of).
@@ -62,6 +62,5 @@ def _bump_statement(session: Session) -> Any:
 
 
 def _bump(session: Session, names: set[str]) -> None:
-    statement = _bump_statement(session)
-    for name in sorted(names):
-        session.execute(statement, {"name": name})
+    """One executemany (a single round trip), rows in name order (the lock order)."""
+    session.execute(_bump_statement(session), [{"name": name} for name in sorted(names)])
