@@ -55,7 +55,7 @@ from tests.support.realchain_procs import (
     spawn_service,
 )
 
-FULL_RATES, SMOKE_RATES = (25, 50, 100, 200, 400), (25,)
+FULL_RATES, SMOKE_RATES = (25, 50, 100, 200, 400, 800), (25,)
 FULL_STEP_S, SMOKE_STEP_S = 20.0, 2.0
 BASELINE_STEP_S = 8.0
 SERVICES = ("classifier", "policy", "audit")
