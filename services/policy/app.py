@@ -31,6 +31,7 @@ TOPICS = [
     topics.ALLOCATION_PROMISES,
 ]
 RELAY_FALLBACK_POLL_S = 1.0
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build(
@@ -40,7 +41,7 @@ def build(
     transaction_batch: int = 200,
     alerts: AlertSettings | None = None,
 ) -> ServiceHost:
-    host = ServiceHost("policy", settings, migrations=Path(__file__).parent / "migrations", bus=bus)
+    host = ServiceHost("policy", settings, migrations=MIGRATIONS, bus=bus)
     # Every writer of policy outbox rows (the evaluator, the proposal runner) wakes the relay after its
     # commit, so polling is only the fallback for rows a crash left behind: not 20 transactions a second.
     host.relay.interval_s = max(host.relay.interval_s, RELAY_FALLBACK_POLL_S)

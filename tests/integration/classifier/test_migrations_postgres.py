@@ -3,9 +3,11 @@ PostgreSQL (min_segment of 0003 included)."""
 
 from __future__ import annotations
 
+from services.classifier.app import MIGRATIONS
+from services.classifier.store import metadata
 from services.runtime.db import Database
 from services.runtime.settings import Settings
-from tests.unit.classifier.migration_check import assert_head_equals_declared
+from tests.support.migration_check import assert_head_equals
 
 
 async def test_postgres_head_equals_the_declared_metadata(fresh_database: str, kafka_bootstrap: str) -> None:
@@ -16,4 +18,4 @@ async def test_postgres_head_equals_the_declared_metadata(fresh_database: str, k
         database_url=fresh_database,
         kafka_bootstrap=kafka_bootstrap,
     )
-    await assert_head_equals_declared(Database("classifier", settings))
+    await assert_head_equals(Database("classifier", settings), MIGRATIONS, metadata)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from services.policy.app import MIGRATIONS
 from services.policy.tables import metadata
 from services.runtime.db import Database
 from services.runtime.settings import Settings
-from tests.unit.policy.migration_check import migrated_schema_diff
+from tests.support.migration_check import assert_head_equals
 
 
 async def test_postgres_head_equals_the_declared_metadata(fresh_database: str, kafka_bootstrap: str) -> None:
@@ -16,6 +17,4 @@ async def test_postgres_head_equals_the_declared_metadata(fresh_database: str, k
         database_url=fresh_database,
         kafka_bootstrap=kafka_bootstrap,
     )
-    diffs, names = await migrated_schema_diff(Database("policy", settings))
-    assert diffs == []
-    assert set(metadata.tables) | {"outbox", "inbox", "alembic_version"} == names
+    await assert_head_equals(Database("policy", settings), MIGRATIONS, metadata)

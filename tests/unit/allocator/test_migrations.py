@@ -7,33 +7,24 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Column, Integer, MetaData
 
+from services.allocator.app import MIGRATIONS
 from services.allocator.store import metadata
 from services.runtime.db import Database
 from services.runtime.migrate import upgrade
 from services.runtime.settings import Settings
-from tests.unit.allocator.migration_check import MIGRATIONS, migrated_schema_diff
-
-RUNTIME = {"outbox", "inbox", "alembic_version"}
+from tests.support.migration_check import assert_head_equals, assert_unmigrated_column_detected
 
 
 async def test_sqlite_head_equals_the_declared_metadata(tmp_path: Any) -> None:
-    db = Database("allocator", Settings(data_dir=tmp_path, mode="embedded"))
-    diffs, names = await migrated_schema_diff(db)
-    assert diffs == []
-    assert set(metadata.tables) | RUNTIME == names
+    await assert_head_equals(
+        Database("allocator", Settings(data_dir=tmp_path, mode="embedded")), MIGRATIONS, metadata
+    )
 
 
 async def test_a_changed_declaration_is_detected(tmp_path: Any) -> None:
-    """The comparison is not vacuous: a column the migrations do not create shows up as a diff."""
-    changed = MetaData()
-    for table in metadata.tables.values():
-        table.to_metadata(changed)
-    changed.tables["reserved_days"].append_column(Column("not_migrated", Integer, nullable=True))
     db = Database("allocator", Settings(data_dir=tmp_path, mode="embedded"))
-    diffs, _ = await migrated_schema_diff(db, changed)
-    assert [d[0] for d in diffs] == ["add_column"] and diffs[0][3].name == "not_migrated"
+    await assert_unmigrated_column_detected(db, MIGRATIONS, metadata, "reserved_days")
 
 
 async def test_0002_backfills_reserved_days_from_promises_in_force(tmp_path: Any) -> None:

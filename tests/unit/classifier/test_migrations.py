@@ -8,16 +8,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from services.classifier.app import MIGRATIONS
 from services.classifier.store import metadata
 from services.runtime.db import Database
 from services.runtime.migrate import upgrade
 from services.runtime.settings import Settings
-from tests.support.migration_check import assert_unmigrated_column_detected
-from tests.unit.classifier.migration_check import MIGRATIONS, assert_head_equals_declared
+from tests.support.migration_check import assert_head_equals, assert_unmigrated_column_detected
 
 
 async def test_sqlite_head_equals_the_declared_metadata(tmp_path: Any) -> None:
-    await assert_head_equals_declared(Database("classifier", Settings(data_dir=tmp_path, mode="embedded")))
+    db = Database("classifier", Settings(data_dir=tmp_path, mode="embedded"))
+    await assert_head_equals(db, MIGRATIONS, metadata)
 
 
 async def test_a_changed_declaration_is_detected(tmp_path: Any) -> None:

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from services.policy.app import MIGRATIONS
 from services.policy.tables import metadata
 from services.runtime.db import Database
 from services.runtime.settings import Settings
-from tests.unit.policy.migration_check import migrated_schema_diff
+from tests.support.migration_check import assert_head_equals, assert_unmigrated_column_detected
 
 
-async def test_sqlite_head_equals_the_declared_metadata(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_sqlite_head_equals_the_declared_metadata(tmp_path: Any) -> None:
+    await assert_head_equals(
+        Database("policy", Settings(data_dir=tmp_path, mode="embedded")), MIGRATIONS, metadata
+    )
+
+
+async def test_a_changed_declaration_is_detected(tmp_path: Any) -> None:
     db = Database("policy", Settings(data_dir=tmp_path, mode="embedded"))
-    diffs, names = await migrated_schema_diff(db)
-    assert diffs == []
-    assert set(metadata.tables) | {"outbox", "inbox", "alembic_version"} == names
-
-
-async def test_a_changed_declaration_is_detected(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The comparison is not vacuous: a column the migrations do not create shows up as a diff."""
-    from sqlalchemy import Column, Integer, MetaData
-
-    changed = MetaData()  # a copy: the shared metadata stays as declared
-    for table in metadata.tables.values():
-        table.to_metadata(changed)
-    changed.tables["policy_receipts"].append_column(Column("not_migrated", Integer, nullable=True))
-    db = Database("policy", Settings(data_dir=tmp_path, mode="embedded"))
-    diffs, _ = await migrated_schema_diff(db, changed)
-    assert [d[0] for d in diffs] == ["add_column"] and diffs[0][3].name == "not_migrated"
+    await assert_unmigrated_column_detected(db, MIGRATIONS, metadata, "policy_receipts")
