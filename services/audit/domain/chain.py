@@ -111,38 +111,6 @@ def canonical_metadata(entry: ChainEntry) -> bytes:
     )
 
 
-def canonical_fields(
-    seq: int,
-    topic: str,
-    partition: int,
-    offset: int,
-    key: str | None,
-    headers: tuple[tuple[str, str], ...],
-    type: str | None,
-    subject: str | None,
-    event_time: str | None,
-    event_id: str | None,
-    payload_sha256: str | None,
-) -> bytes:
-    """``canonical_metadata`` of the entry these fields would make, without building the entry first (the
-    capture writer seals from fields; equality with ``canonical_metadata`` is tested)."""
-    return _dumps(
-        {
-            "event_id": event_id,
-            "event_time": event_time,
-            "headers": headers,
-            "key": key,
-            "offset": offset,
-            "partition": partition,
-            "payload_sha256": payload_sha256,
-            "seq": seq,
-            "subject": subject,
-            "topic": topic,
-            "type": type,
-        }
-    )
-
-
 def chain_hash(prev_hash: bytes, canonical: bytes) -> bytes:
     """``entry_hash = SHA-256(prev_hash || canonical_metadata)``."""
     return hashlib.sha256(prev_hash + canonical).digest()

@@ -7,7 +7,6 @@ stores their roots. Appending merges equal-sized neighbours like a binary counte
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 
 from services.audit.domain.merkle import EMPTY_ROOT, leaf_hash, node_hash
@@ -60,26 +59,6 @@ class MerkleFrontier:
                 done.append((level, (size_after >> level) - 1, hashed))
         self._hashes.append(hashed)
         self._size = size_after
-        return done
-
-    def extend_completing(self, leaves: Iterable[bytes], min_level: int) -> list[tuple[int, int, bytes]]:
-        """``append_completing`` of each leaf in turn (one tight loop: the capture writer's hot path); returns
-        every completed ``(level, index, root)`` with ``level >= min_level``, in completion order."""
-        sha256 = hashlib.sha256
-        hashes, size = self._hashes, self._size
-        done: list[tuple[int, int, bytes]] = []
-        for leaf in leaves:
-            hashed = sha256(b"\x00" + leaf).digest()  # leaf_hash
-            n, level = size, 0
-            size += 1
-            while n & 1:
-                hashed = sha256(b"\x01" + hashes.pop() + hashed).digest()  # node_hash
-                n >>= 1
-                level += 1
-                if level >= min_level:
-                    done.append((level, (size >> level) - 1, hashed))
-            hashes.append(hashed)
-        self._size = size
         return done
 
     def extend(self, leaves: Iterable[bytes]) -> None:
