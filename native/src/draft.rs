@@ -151,15 +151,11 @@ fn non_empty<'a, 'py>(
     }
 }
 
-/// UTF-8 of the topic, lone surrogates replaced by `?` (`str.encode("utf-8", errors="replace")`).
-fn topic_utf8(topic: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    let text = topic.cast::<PyString>()?;
-    match text.to_str() {
-        Ok(s) => Ok(s.as_bytes().to_vec()),
-        Err(_) => topic
-            .call_method1(intern!(topic.py(), "encode"), ("utf-8", "replace"))?
-            .extract(),
-    }
+/// `topic.encode("utf-8", errors="replace")` of a topic holding lone surrogates (each becomes `?`).
+fn replaced_utf8(topic: &Bound<'_, PyString>) -> PyResult<Vec<u8>> {
+    topic
+        .call_method1(intern!(topic.py(), "encode"), ("utf-8", "replace"))?
+        .extract()
 }
 
 /// Drafts of `records`, each dedup key kept once (its first occurrence; `seen` holds the keys of earlier
@@ -185,18 +181,19 @@ pub fn draft_batch<'py>(
     for rec in records.try_iter()? {
         let rec = rec?;
         let topic = rec.getattr(intern!(py, "topic"))?;
+        let topic_str = topic.cast::<PyString>()?;
+        let topic_text = topic_str.to_str().ok(); // None: lone surrogates
         let headers = first_headers(&rec.getattr(intern!(py, "headers"))?, &wanted)?;
         let (digest, event_id) = match non_empty(&headers[CE_ID])? {
             Some(raw_id) => {
                 let ce_id = decode_lossy(py, raw_id)?;
-                let mut text = topic_utf8(&topic)?;
+                let mut text = match topic_text {
+                    Some(t) => t.as_bytes().to_vec(),
+                    None => replaced_utf8(topic_str)?,
+                };
                 text.push(b'|');
                 text.extend_from_slice(ce_id.to_str()?.as_bytes());
-                if topic
-                    .cast::<PyString>()?
-                    .to_str()
-                    .is_ok_and(|t| t == dlq_topic)
-                {
+                if topic_text == Some(dlq_topic) {
                     for value in &headers[FIXED.len()..] {
                         text.push(b'|');
                         if let Some(v) = value {
@@ -209,10 +206,7 @@ pub fn draft_batch<'py>(
             None => {
                 let partition: i64 = rec.getattr(intern!(py, "partition"))?.extract()?;
                 let offset: i64 = rec.getattr(intern!(py, "offset"))?.extract()?;
-                let text = format!(
-                    "{}|{partition}|{offset}",
-                    topic.cast::<PyString>()?.to_str()?
-                );
+                let text = format!("{}|{partition}|{offset}", topic_str.to_str()?);
                 let digest = Sha256::digest(text.as_bytes());
                 (digest, PyString::new(py, &hex(&digest)).into_any())
             }

@@ -155,3 +155,10 @@ def test_drafts_compare_by_value_and_show_their_fields() -> None:
     assert a == b and (a != b) is False and a != Draft(rec, b"k", "e", "type", None, "t", 1)
     assert a != "something else"
     assert repr(a).startswith("Draft(record=Record(") and "event_us=1" in repr(a)
+
+
+def test_a_topic_with_a_lone_surrogate_gets_the_python_dedup_key() -> None:
+    rec = Record("odd\ud800topic", 0, 3, None, b"{}", (("ce_id", b"e1"),), 0)
+    (native,) = unique_drafts([rec])
+    assert native == draft_of(rec)
+    assert native.dedup_key == hashlib.sha256(b"odd?topic|e1").digest()[:16]
